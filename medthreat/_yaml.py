@@ -1,0 +1,196 @@
+"""Safe YAML/JSON reading that remembers the line of every entry, and atomic writing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MedthreatError, Problem
+
+Path_ = tuple[str | int, ...]
+
+# Large enough for any real model; small enough that a hostile file cannot stall the reader.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_DEPTH = 100
+
+
+class SourceMap:
+    """Maps entry paths of one loaded document to the 1-based line where they start."""
+
+    def __init__(self, file: str, lines: dict[Path_, int] | None = None) -> None:
+        self.file = file
+        self.lines: dict[Path_, int] = lines or {}
+
+    def line(self, path: Path_) -> int | None:
+        """Line of ``path`` or of its nearest enclosing entry that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        from .errors import format_path
+
+        return Problem(self.file, self.line(path), format_path(path), message)
+
+
+def _line_map(node: yaml.Node) -> dict[Path_, int]:
+    """Walk a composed YAML node tree, recording where each path starts.
+
+    Aliased nodes are visited once, so an alias bomb costs linear time here.
+    """
+    lines: dict[Path_, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Path_, int]] = [(node, (), 0)]
+    while stack:
+        current, path, depth = stack.pop()
+        lines.setdefault(path, current.start_mark.line + 1)
+        if id(current) in seen or depth > MAX_DEPTH:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    child = (*path, key.value)
+                    lines.setdefault(child, key.start_mark.line + 1)
+                    stack.append((value, child, depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                stack.append((item, (*path, index), depth + 1))
+    return lines
+
+
+def _check_depth(node: yaml.Node, file: str) -> None:
+    stack: list[tuple[yaml.Node, int]] = [(node, 0)]
+    seen: set[int] = set()
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            line = current.start_mark.line + 1
+            message = f"nesting deeper than {MAX_DEPTH} levels"
+            raise MedthreatError([Problem(file, line, "", message)])
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            stack.extend((v, depth + 1) for _, v in current.value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((v, depth + 1) for v in current.value)
+
+
+def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any, SourceMap]:
+    """Parse YAML (or JSON) text safely; return the data and its source map.
+
+    Raises :class:`MedthreatError` naming the file and line on a syntax error.
+    """
+    if json_format:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MedthreatError(
+                [Problem(file, exc.lineno, "", f"malformed JSON: {exc.msg} (column {exc.colno})")]
+            ) from None
+        except RecursionError:
+            raise MedthreatError([Problem(file, None, "", "malformed JSON: nesting too deep")]
+                                 ) from None
+        try:  # JSON is (nearly) YAML: reuse the YAML composer for line numbers where it can.
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            lines = _line_map(node) if node is not None else {}
+        except (yaml.YAMLError, RecursionError):
+            lines = {}
+        return data, SourceMap(file, lines)
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, SourceMap(file)
+            _check_depth(node, file)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise MedthreatError([Problem(file, line, "", f"malformed YAML: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise MedthreatError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
+    except RecursionError:
+        raise MedthreatError([Problem(file, None, "", "malformed YAML: nesting too deep")]
+                             ) from None
+    return data, SourceMap(file, _line_map(node))
+
+
+def read_file(path: str | os.PathLike[str]) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML or JSON file (chosen by suffix), with clear errors."""
+    p = Path(path)
+    name = str(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise MedthreatError(
+                [Problem(name, None, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+            )
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise MedthreatError([Problem(name, None, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise MedthreatError([Problem(name, None, "", "is a directory, expected a file")]) from None
+    except OSError as exc:
+        raise MedthreatError([Problem(name, None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise MedthreatError([Problem(name, line, "", "not UTF-8 text")]) from None
+    return parse_text(text, name, json_format=p.suffix.lower() == ".json")
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text in a stable form: insertion order kept, Unicode kept, block style."""
+    return yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
+
+
+def dump_json(data: Any) -> str:
+    """JSON text in a stable form: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over ``path``.
+
+    A crash mid-write leaves the previous file intact.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def iter_yaml_files(folder: Path) -> Iterator[Path]:
+    """YAML files below ``folder`` in a stable (sorted) order."""
+    yield from sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in {".yaml", ".yml"} and p.is_file()
+    )

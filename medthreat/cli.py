@@ -1,0 +1,162 @@
+"""The ``medthreat`` command. Thin: it parses arguments and calls the library.
+
+Exit codes: 0 success, 2 bad input (the message names file, line and entry), 1 is kept for the
+risk gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from ._yaml import atomic_write, dump_yaml
+from .catalog import SECTIONS_HELP, Catalog
+from .errors import MedthreatError
+
+EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
+
+
+def _catalog(args: argparse.Namespace) -> Catalog:
+    return Catalog.load(*args.catalog)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .model import load_model
+
+    catalog = _catalog(args)
+    model = load_model(args.model, catalog)
+    print(f"{args.model}: valid — {len(model.components)} components, {len(model.actors)} "
+          f"actors, {len(model.flows)} flows, {len(model.data_assets)} data assets, "
+          f"{len(model.boundaries)} trust boundaries, {len(model.controls)} applied controls")
+    return EXIT_OK
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .engine import analyze
+    from .export import write_findings
+    from .model import load_model
+
+    catalog = _catalog(args)
+    model = load_model(args.model, catalog)
+    result = analyze(model, catalog, check=False)
+    written = write_findings(result, args.out)
+    specific = sum(1 for f in result.findings if not f.baseline)
+    print(f"{model.system.name}: {len(result.findings)} findings ({specific} specific, "
+          f"{len(result.findings) - specific} baseline)")
+    print("  by STRIDE: " + ", ".join(f"{k} {v}" for k, v in result.by_stride().items()))
+    for path in written:
+        print(f"  wrote {path}")
+    return EXIT_OK
+
+
+def _cmd_catalog_list(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    sections = [args.section] if args.section else list(SECTIONS_HELP)
+    for section in sections:
+        entries = getattr(catalog, section)
+        print(f"{section} ({len(entries)})")
+        for entry_id in sorted(entries):
+            entry = entries[entry_id]
+            label = getattr(entry, "title", None) or getattr(entry, "name", None) or \
+                getattr(entry, "description", "")
+            print(f"  {entry_id:<32} {label}")
+    return EXIT_OK
+
+
+def _cmd_catalog_show(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    entry = catalog.get(args.id)
+    if entry is None:
+        from .model import did_you_mean
+
+        ids = [i for section in SECTIONS_HELP for i in getattr(catalog, section)]
+        raise MedthreatError(f"no catalog entry with id {args.id!r}{did_you_mean(args.id, ids)}")
+    sys.stdout.write(dump_yaml(entry.model_dump(mode="json", exclude_defaults=True)))
+    return EXIT_OK
+
+
+def _cmd_catalog_check(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    counts = ", ".join(f"{n} {section.replace('_', ' ')}" for section, n in
+                       catalog.counts().items())
+    print(f"catalog OK ({'; '.join(catalog.sources)}): {counts}")
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .model import model_json_schema
+
+    text = json.dumps(model_json_schema(_catalog(args)), indent=2, sort_keys=True) + "\n"
+    if args.out:
+        atomic_write(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``medthreat`` command."""
+    parser = argparse.ArgumentParser(
+        prog="medthreat",
+        description="Threat modeling and security risk documentation for medical devices.",
+        epilog="Exit codes: 0 ok, 1 risk gate failed, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"medthreat {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_catalog(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--catalog", action="append", default=[], metavar="DIR",
+                       help="a user catalog folder merged over the shipped one (repeatable)")
+        return p
+
+    p = with_catalog(sub.add_parser("validate", help="check a model file against the catalog"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = with_catalog(sub.add_parser("analyze", help="find threats and write the results"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output folder (findings.json, findings.csv, summary.md)")
+    p.set_defaults(func=_cmd_analyze)
+
+    cat = sub.add_parser("catalog", help="list, show or check catalog entries")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    p = with_catalog(cat_sub.add_parser("list", help="list entries"))
+    p.add_argument("--section", choices=list(SECTIONS_HELP), help="only this section")
+    p.set_defaults(func=_cmd_catalog_list)
+    p = with_catalog(cat_sub.add_parser("show", help="show one entry as YAML"))
+    p.add_argument("id", help="entry id, e.g. insulin_pump or CTL-SECURE-BOOT")
+    p.set_defaults(func=_cmd_catalog_show)
+    p = with_catalog(cat_sub.add_parser("check", help="load and check the catalog"))
+    p.set_defaults(func=_cmd_catalog_check)
+
+    p = with_catalog(sub.add_parser("schema", help="JSON Schema of model files"))
+    p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MedthreatError as exc:
+        print(f"medthreat {args.command}: error:\n{exc.render()}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:
+        print(f"medthreat {args.command}: error: {exc.filename or ''}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Errors that medthreat reports to its users.
+
+Every error names where the problem is (file, line and the path of the offending entry) and what
+was expected, so the command line can print it as one paragraph and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["CatalogError", "MedthreatError", "ModelError", "Problem", "format_path"]
+
+_MAX_SHOWN = 25
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a path such as ``("components", 3, "type")`` as ``components[3].type``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in an input file: where it is and what was expected."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file or "<model>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.path:
+            where += f": {self.path}"
+        return f"{where}: {self.message}"
+
+
+class MedthreatError(Exception):
+    """Base class of the errors medthreat raises for bad input."""
+
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", None, "", problems)]
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """All problems, one per line, capped so a broken file does not flood the terminal."""
+        shown = [str(p) for p in self.problems[:_MAX_SHOWN]]
+        rest = len(self.problems) - len(shown)
+        if rest > 0:
+            shown.append(f"... and {rest} more problem(s)")
+        return "\n".join(shown)
+
+
+class ModelError(MedthreatError):
+    """A model file or builder model is malformed or inconsistent with the catalog."""
+
+
+class CatalogError(MedthreatError):
+    """A catalog file is malformed or its entries do not fit together."""

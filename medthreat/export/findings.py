@@ -1,0 +1,75 @@
+"""Findings as JSON and CSV, byte for byte the same for the same model and catalog."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from .._yaml import atomic_write, dump_json
+from ..engine import Analysis
+from ._text import spreadsheet_text
+
+FORMAT = "medthreat-findings/1"
+
+CSV_COLUMNS = (
+    "id", "threat_id", "stride", "title", "element_id", "element_name", "element_kind",
+    "element_type", "source", "target", "why", "controls", "applied_controls", "references",
+    "baseline",
+)
+
+
+def findings_json(analysis: Analysis) -> str:
+    """The findings with system, catalog and summary information, as stable JSON text."""
+    system = analysis.model.system
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "system": {"name": system.name, "version": system.version},
+        "catalog": analysis.catalog.counts(),
+        "summary": {
+            "findings": len(analysis.findings),
+            "specific": sum(1 for f in analysis.findings if not f.baseline),
+            "by_stride": analysis.by_stride(),
+        },
+        "findings": analysis.to_records(),
+    }
+    return dump_json(doc)
+
+
+def findings_csv(analysis: Analysis) -> str:
+    """One row per finding; list cells joined with ``; ``; formula-like text defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in analysis.to_records():
+        row = []
+        for column in CSV_COLUMNS:
+            value = record[column]
+            if column == "applied_controls":
+                value = "; ".join(f"{a['control']} ({a['status']})" for a in value)
+            elif isinstance(value, list):
+                value = "; ".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            row.append(spreadsheet_text(str(value)))
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write findings.json, findings.csv and summary.md into ``out_dir``; return the paths."""
+    from .markdown import summary_markdown
+
+    out = Path(out_dir)
+    files = {
+        "findings.json": findings_json(analysis),
+        "findings.csv": findings_csv(analysis),
+        "summary.md": summary_markdown(analysis),
+    }
+    written = []
+    for name, text in files.items():
+        atomic_write(out / name, text)
+        written.append(out / name)
+    return written

@@ -1,0 +1,139 @@
+"""The medthreat command: outputs, exit codes and one-paragraph error messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from medthreat.catalog import Stride
+
+MODEL = Path(__file__).parent / "data" / "models" / "insulin_pump.yaml"
+
+
+def test_validate_ok(run_cli) -> None:
+    done = run_cli("validate", MODEL)
+    assert done.returncode == 0, done.stderr
+    assert "valid — 3 components, 1 actors, 2 flows" in done.stdout
+
+
+def test_analyze_reference_model_covers_every_stride_category(
+    run_cli, tmp_path: Path, reference_model_path: Path
+) -> None:
+    done = run_cli("analyze", reference_model_path, "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "findings.json").read_text())
+    findings = doc["findings"]
+    assert {f["stride"] for f in findings} == {s.value for s in Stride}
+    # every category also arises from specific (non-baseline) catalog threats
+    assert {f["stride"] for f in findings if not f["baseline"]} == {s.value for s in Stride}
+    for f in findings:
+        assert f["id"] == f"{f['threat_id']}@{f['element_id']}"
+        assert f["title"] and f["stride"] and f["element_id"]
+        assert f["why"], f["id"]
+        if not f["baseline"]:
+            assert f["references"], f["id"]
+    with (tmp_path / "findings.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == [f["id"] for f in findings]
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("# Threat model summary: ")
+    assert "| E Elevation of privilege |" in summary
+    for name in ("findings.json", "findings.csv", "summary.md"):
+        assert f"wrote {tmp_path / name}" in done.stdout
+
+
+def test_analyze_output_is_byte_identical_across_runs(run_cli, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli("analyze", MODEL, "--out", a).returncode == 0
+    assert run_cli("analyze", MODEL, "--out", b).returncode == 0
+    for name in ("findings.json", "findings.csv", "summary.md"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("type: insulin_pump", "type: insulin_pmup",
+         ":17: components[1].type: unknown component type 'insulin_pmup'; expected a component "
+         "type of the catalog — did you mean 'insulin_pump'?"),
+        ("protocol: ble,", "protocol: bel,", ":24: flows[0].protocol: unknown protocol 'bel'"),
+        ("source: app, target: api", "source: app, target: apii",
+         ":25: flows[1].target: unknown target 'apii'; expected a component or actor id — did "
+         "you mean 'api'?"),
+        ("  - {id: api,", "  - {id: app,", ":21: components[2].id: duplicate id 'app'"),
+        ("kind: cloud}", "kind: cloud, parent: cloud}",
+         ":9: boundaries[1].parent: boundary nesting forms a cycle: cloud -> cloud"),
+        ("boundary: cloud}", "boundary: cloud, out_of_scope: true, out_of_scope_reason: "
+         "separate submission}", ":25: flows[1].target: flow 'app-https-api' is in scope but "
+         "its target 'api' is out of scope"),
+        ("  name: Insulin pump system\n", "  name: Insulin pump system\n   bad: indent\n",
+         ":6: malformed YAML"),
+    ],
+)
+def test_bad_input_exits_2_with_a_located_message(
+    run_cli, tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = MODEL.read_text()
+    assert old in text, old
+    path = tmp_path / "model.yaml"
+    path.write_text(text.replace(old, new, 1))
+    for command in (["validate", path], ["analyze", path, "--out", tmp_path / "out"]):
+        done = run_cli(*command)
+        assert done.returncode == 2
+        assert f"{path}{expected}" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_model_file_exits_2(run_cli, tmp_path: Path) -> None:
+    done = run_cli("validate", tmp_path / "missing.yaml")
+    assert done.returncode == 2
+    assert "missing.yaml: file not found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_usage_errors_exit_2(run_cli) -> None:
+    assert run_cli().returncode == 2
+    assert run_cli("analyze", MODEL).returncode == 2  # --out is required
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_catalog_list_show_check(run_cli) -> None:
+    listed = run_cli("catalog", "list", "--section", "protocols")
+    assert listed.returncode == 0
+    assert "ble " in listed.stdout and "https " in listed.stdout
+    shown = run_cli("catalog", "show", "insulin_pump")
+    assert shown.returncode == 0
+    assert "id: insulin_pump" in shown.stdout and "element: process" in shown.stdout
+    missing = run_cli("catalog", "show", "insulin_pmp")
+    assert missing.returncode == 2
+    assert "did you mean 'insulin_pump'?" in missing.stderr
+    checked = run_cli("catalog", "check")
+    assert checked.returncode == 0
+    assert checked.stdout.startswith("catalog OK")
+
+
+def test_catalog_check_with_broken_user_catalog_exits_2(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "threats:\n  - id: U-ONE\n    title: t\n    stride: tampering\n"
+        "    applies_to: [process]\n    description: d\n    controls: [CTL-NOPE]\n")
+    done = run_cli("catalog", "check", "--catalog", tmp_path)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'mine.yaml'}:7: threats[0].controls[0]: threat U-ONE: unknown control " \
+        "'CTL-NOPE'" in done.stderr
+
+
+def test_schema_command_writes_valid_json_schema(run_cli, tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "model.schema.json"
+    done = run_cli("schema", "--out", out)
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(out.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "insulin_pump" in schema["$defs"]["Component"]["properties"]["type"]["enum"]
+    printed = run_cli("schema")
+    assert json.loads(printed.stdout) == schema
