@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     model = load_model(args.model, catalog)
     result = analyze(model, catalog, check=False)
-    written = write_findings(result, args.out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_findings(result, args.out)
+    for warning in caught:
+        print(f"medthreat analyze: warning: {warning.message}", file=sys.stderr)
     specific = sum(1 for f in result.findings if not f.baseline)
     print(f"{model.system.name}: {len(result.findings)} findings ({specific} specific, "
           f"{len(result.findings) - specific} baseline)")
@@ -121,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_catalog(sub.add_parser("analyze", help="find threats and write the results"))
     p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (findings.json, findings.csv, summary.md)")
+                   help="output folder (findings.json, findings.csv, summary.md, dfd.dot/.svg)")
     p.set_defaults(func=_cmd_analyze)
 
     cat = sub.add_parser("catalog", help="list, show or check catalog entries")

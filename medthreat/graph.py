@@ -111,8 +111,13 @@ class GraphFacts:
         return len(a ^ b)
 
 
-def graph_facts(model: Model, catalog: Catalog) -> GraphFacts:
-    """Compute zones, reachability and fan-in/out for every in-scope element."""
+def graph_facts(model: Model, catalog: Catalog, *, blast_radius: bool | None = None
+                ) -> GraphFacts:
+    """Compute zones, reachability and fan-in/out for every in-scope element.
+
+    ``downstream_devices`` (the costliest fact) is computed when ``blast_radius`` is true, or,
+    when it is None, only if some catalog condition reads ``graph.downstream_devices``.
+    """
     boundaries = {b.id: b for b in model.boundaries}
     graph = flow_graph(model)
     facts = GraphFacts()
@@ -149,5 +154,8 @@ def graph_facts(model: Model, catalog: Catalog) -> GraphFacts:
         rank = facts.trust[node].rank
         if any(facts.trust[p].rank < rank for p in preds):
             facts.receives_from_untrusted.add(node)
-    facts.downstream_devices = _downstream_counts(graph, devices)
+    if blast_radius is None:
+        blast_radius = catalog.reads("graph", "downstream_devices")
+    if blast_radius:
+        facts.downstream_devices = _downstream_counts(graph, devices)
     return facts

@@ -12,6 +12,7 @@ from _models import mini_catalog, mini_model
 
 import medthreat as mt
 from medthreat.catalog import STRIDE_PER_ELEMENT, ElementKind, Stride
+from medthreat.graph import graph_facts
 
 # Worked out by hand from tests/data/mini_catalog/catalog.yaml and mini_model():
 EXPECTED = {
@@ -138,8 +139,10 @@ def test_graph_predicates(catalog: mt.Catalog) -> None:
     # everything at home is in the untrusted zone and reaches the cloud through the app
     assert facts.untrusted_reachable == {"app", "pump", "patient", "gateway", "db"}
     assert facts.receives_from_untrusted == {"gateway"}
-    assert facts.downstream_devices == {"app": 1, "pump": 0, "gateway": 0, "db": 0,
-                                        "patient": 0}
+    assert facts.downstream_devices == {}  # no condition of this catalog reads it
+    full = graph_facts(m, catalog, blast_radius=True)
+    assert full.downstream_devices == {"app": 1, "pump": 0, "gateway": 0, "db": 0,
+                                       "patient": 0}
     assert facts.boundaries_crossed("app", "gateway") == 2
     assert facts.boundaries_crossed("app", "pump") == 0
 

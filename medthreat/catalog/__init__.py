@@ -285,6 +285,10 @@ class Catalog:
         """Number of entries per section."""
         return {section: len(getattr(self, section)) for section in SECTIONS}
 
+    def reads(self, namespace: str, attribute: str) -> bool:
+        """Whether any threat condition reads ``namespace.attribute``."""
+        return any((namespace, attribute) in node.paths for node in self.conditions.values())
+
     def threats_for(self, kind: ElementKind) -> list[Threat]:
         """Threats applying to an element kind, in id order (the engine's index)."""
         return _threat_index(self)[kind]

@@ -36,7 +36,7 @@ class Stride(StrEnum):
     @property
     def order(self) -> int:
         """Position in S, T, R, I, D, E."""
-        return list(Stride).index(self)
+        return _ORDER[self]
 
 
 _LETTERS = {
@@ -47,6 +47,8 @@ _LETTERS = {
     Stride.denial_of_service: "D",
     Stride.elevation_of_privilege: "E",
 }
+
+_ORDER = {s: i for i, s in enumerate(Stride)}
 
 #: STRIDE per element: which categories apply to which element kind.
 STRIDE_PER_ELEMENT: dict[ElementKind, tuple[Stride, ...]] = {

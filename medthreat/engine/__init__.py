@@ -19,7 +19,7 @@ from typing import Any
 
 from ..catalog import STRIDE_PER_ELEMENT, Catalog, ElementKind, Stride, Threat, default_catalog
 from ..graph import GraphFacts, graph_facts
-from ..model import Actor, Component, Flow, Model, validate_model
+from ..model import Actor, Component, Model, validate_model
 from ._context import ContextBuilder
 
 __all__ = ["Analysis", "AppliedControlRef", "Finding", "analyze"]
@@ -34,34 +34,68 @@ class AppliedControlRef:
     evidence: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
-    """One threat applying to one element or flow; ``id`` is ``THREAT-ID@element-id``."""
+    """One threat applying to one element or flow; ``id`` is ``THREAT-ID@element-id``.
+
+    The catalog threat is kept whole (``threat``); title, category, references and mitigating
+    controls are read from it.
+    """
 
     id: str
-    threat_id: str
-    title: str
-    stride: Stride
+    threat: Threat
     element_id: str
     element_name: str
     element_kind: ElementKind
     element_type: str
     why: tuple[str, ...]
-    description: str
-    references: tuple[str, ...]
-    controls: tuple[str, ...]
     applied_controls: tuple[AppliedControlRef, ...] = ()
-    baseline: bool = False
     source: str = ""
     target: str = ""
 
+    @property
+    def threat_id(self) -> str:
+        """Id of the catalog threat."""
+        return self.threat.id
+
+    @property
+    def title(self) -> str:
+        """Title of the catalog threat."""
+        return self.threat.title
+
+    @property
+    def stride(self) -> Stride:
+        """STRIDE category."""
+        return self.threat.stride
+
+    @property
+    def description(self) -> str:
+        """What the attacker does."""
+        return self.threat.description
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """CWE, CAPEC, ATLAS, EMB3D, OWASP ... references of the threat."""
+        return tuple(self.threat.references)
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """Catalog controls that mitigate the threat."""
+        return tuple(self.threat.controls)
+
+    @property
+    def baseline(self) -> bool:
+        """Whether this is a generic STRIDE-per-element finding."""
+        return self.threat.baseline
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON, with enum values as strings."""
+        threat = self.threat
         return {
             "id": self.id,
-            "threat_id": self.threat_id,
-            "title": self.title,
-            "stride": self.stride.value,
+            "threat_id": threat.id,
+            "title": threat.title,
+            "stride": threat.stride.value,
             "element_id": self.element_id,
             "element_name": self.element_name,
             "element_kind": self.element_kind.value,
@@ -69,14 +103,14 @@ class Finding:
             "source": self.source,
             "target": self.target,
             "why": list(self.why),
-            "description": self.description,
-            "references": list(self.references),
-            "controls": list(self.controls),
+            "description": threat.description,
+            "references": list(threat.references),
+            "controls": list(threat.controls),
             "applied_controls": [
                 {"control": a.control, "status": a.status, "evidence": a.evidence}
                 for a in self.applied_controls
             ],
-            "baseline": self.baseline,
+            "baseline": threat.baseline,
         }
 
 
@@ -101,7 +135,7 @@ class Analysis:
 
     def by_stride(self) -> dict[str, int]:
         """Number of findings per STRIDE category, in S-T-R-I-D-E order (zeros included)."""
-        counts = Counter(f.stride for f in self.findings)
+        counts = Counter(f.threat.stride for f in self.findings)
         return {s.value: counts.get(s, 0) for s in Stride}
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -109,12 +143,26 @@ class Analysis:
         return [f.to_dict() for f in self.findings]
 
 
-def _applied(model: Model) -> dict[str, list[tuple[set[str], AppliedControlRef]]]:
-    index: dict[str, list[tuple[set[str], AppliedControlRef]]] = {}
+def _applied_index(model: Model, catalog: Catalog) -> dict[str, list[tuple[frozenset[str],
+                                                                          AppliedControlRef]]]:
+    """Threat id -> the model's applied controls that mitigate it, with their targets."""
+    by_control: dict[str, list[tuple[frozenset[str], AppliedControlRef]]] = {}
     for ac in model.controls:
         ref = AppliedControlRef(ac.control, ac.status.value, ac.evidence)
-        index.setdefault(ac.control, []).append((set(ac.targets), ref))
-    return index
+        by_control.setdefault(ac.control, []).append((frozenset(ac.targets), ref))
+    if not by_control:
+        return {}
+    return {
+        threat.id: [pair for control in threat.controls for pair in by_control.get(control, ())]
+        for threat in catalog.threats.values()
+        if any(control in by_control for control in threat.controls)
+    }
+
+
+def _baseline_why(threat: Threat, kind: ElementKind) -> tuple[str, ...]:
+    return (f"STRIDE per element: every {kind.value.replace('_', ' ')} is exposed to "
+            f"{threat.stride.value.replace('_', ' ')}; no specific threat of this category "
+            "matched",)
 
 
 def analyze(model: Model, catalog: Catalog | None = None, *, check: bool = True) -> Analysis:
@@ -129,46 +177,42 @@ def analyze(model: Model, catalog: Catalog | None = None, *, check: bool = True)
         validate_model(model, catalog)
     facts = graph_facts(model, catalog)
     contexts = ContextBuilder(model, catalog, facts)
-    applied = _applied(model)
+    applied = _applied_index(model, catalog)
     conditions = catalog.conditions
-    index = {kind: [t for t in catalog.threats_for(kind) if not t.baseline]
-             for kind in ElementKind}
-    baseline = {(kind, t.stride): t for kind in ElementKind for t in catalog.threats_for(kind)
-                if t.baseline}
+    # Per kind: (threat, compiled test, explainer) for specific threats, then the baselines.
+    specific = {
+        kind: [(t, conditions[t.id].test, conditions[t.id].explain)
+               for t in catalog.threats_for(kind) if not t.baseline]
+        for kind in ElementKind
+    }
+    baseline = {
+        kind: [(category, t, _baseline_why(t, kind))
+               for category in STRIDE_PER_ELEMENT[kind]
+               for t in catalog.threats_for(kind) if t.baseline and t.stride is category]
+        for kind in ElementKind
+    }
     findings: list[Finding] = []
+    append = findings.append
 
-    def emit(threat: Threat, element_id: str, name: str, kind: ElementKind, etype: str,
-             ctx: dict[str, Any], targets: tuple[str, ...], source: str = "",
-             target: str = "") -> None:
-        refs = []
-        for control in threat.controls:
-            for scope, ref in applied.get(control, ()):
-                if not scope or not scope.isdisjoint(targets):
-                    refs.append(ref)
-        why = tuple(conditions[threat.id].explain(ctx)) if not threat.baseline else (
-            f"STRIDE per element: every {kind.value.replace('_', ' ')} is exposed to "
-            f"{threat.stride.value.replace('_', ' ')}; no specific threat of this category "
-            "matched",)
-        findings.append(Finding(
-            id=f"{threat.id}@{element_id}", threat_id=threat.id, title=threat.title,
-            stride=threat.stride, element_id=element_id, element_name=name, element_kind=kind,
-            element_type=etype, why=why, description=threat.description,
-            references=tuple(threat.references), controls=tuple(threat.controls),
-            applied_controls=tuple(refs), baseline=threat.baseline, source=source,
-            target=target,
-        ))
+    def controls_for(threat: Threat, targets: tuple[str, ...]) -> tuple[AppliedControlRef, ...]:
+        if threat.id not in applied:
+            return ()
+        return tuple(ref for scope, ref in applied[threat.id]
+                     if not scope or not scope.isdisjoint(targets))
 
     def match(kind: ElementKind, ctx: dict[str, Any], element_id: str, name: str, etype: str,
               targets: tuple[str, ...], source: str = "", target: str = "") -> None:
         covered: set[Stride] = set()
-        for threat in index[kind]:
-            if conditions[threat.id].test(ctx):
+        for threat, test, explain in specific[kind]:
+            if test(ctx):
                 covered.add(threat.stride)
-                emit(threat, element_id, name, kind, etype, ctx, targets, source, target)
-        for category in STRIDE_PER_ELEMENT[kind]:
-            if category not in covered and (kind, category) in baseline:
-                emit(baseline[(kind, category)], element_id, name, kind, etype, ctx, targets,
-                     source, target)
+                append(Finding(f"{threat.id}@{element_id}", threat, element_id, name, kind,
+                               etype, tuple(explain(ctx)), controls_for(threat, targets),
+                               source, target))
+        for category, threat, why in baseline[kind]:
+            if category not in covered:
+                append(Finding(f"{threat.id}@{element_id}", threat, element_id, name, kind,
+                               etype, why, controls_for(threat, targets), source, target))
 
     elements: dict[str, Component | Actor] = {}
     for c in model.components:
@@ -184,10 +228,9 @@ def analyze(model: Model, catalog: Catalog | None = None, *, check: bool = True)
     for f in model.flows:
         if f.out_of_scope:
             continue
-        source, target = elements[f.source], elements[f.target]
-        flow: Flow = f
-        match(ElementKind.data_flow, contexts.for_flow(flow, source, target), f.id,
-              f.name or f.id, f.protocol, (f.id, f.source, f.target), f.source, f.target)
+        match(ElementKind.data_flow, contexts.for_flow(f, elements[f.source], elements[f.target]),
+              f.id, f.name or f.id, f.protocol, (f.id, f.source, f.target), f.source, f.target)
 
-    findings.sort(key=lambda x: (x.element_id, x.stride.order, x.threat_id))
+    order = {s: i for i, s in enumerate(Stride)}
+    findings.sort(key=lambda x: (x.element_id, order[x.threat.stride], x.threat.id))
     return Analysis(model=model, catalog=catalog, findings=findings, facts=facts)

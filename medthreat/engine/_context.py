@@ -141,6 +141,7 @@ class ContextBuilder:
         self._data_cache: dict[tuple[str, ...], dict[str, Any]] = {}
         self._type_cache: dict[str, dict[str, Any]] = {}
         self._protocol_cache: dict[str, dict[str, Any]] = {}
+        self._flow_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.elements: dict[str, dict[str, Any]] = {}
 
     # -- namespaces --------------------------------------------------------------------------
@@ -276,35 +277,42 @@ class ContextBuilder:
             "graph": self.graph_element(e.id),
         }
 
+    def _flow_ns(self, protocol: str, encryption: Encryption | None,
+                 authentication: AuthMethod | None, authorization: Authorization | None,
+                 bidirectional: bool) -> dict[str, Any]:
+        """The ``flow`` namespace for one combination of protocol and settings."""
+        proto = self.catalog.protocols[protocol]
+        if encryption is None:
+            encryption = Encryption.transport if proto.encrypted else Encryption.none
+        if authentication is None:
+            authentication = AuthMethod.other if proto.authenticated else AuthMethod.none
+        authorization = authorization or Authorization.none
+        return {
+            **self.protocol(proto),
+            "protocol": proto.id,
+            "encrypted": encryption is not Encryption.none,
+            "encryption": encryption.value,
+            "authenticated": authentication is not AuthMethod.none,
+            "authentication": authentication.value,
+            "authorized": authorization is not Authorization.none,
+            "authorization": authorization.value,
+            "bidirectional": bidirectional,
+        }
+
     def for_flow(self, f: Flow, source: Component | Actor,
                  target: Component | Actor) -> dict[str, dict[str, Any]]:
         """Context of a flow threat: the flow with its protocol, ends and data."""
-        proto = self.catalog.protocols[f.protocol]
-        encrypted = (f.encryption in (Encryption.transport, Encryption.end_to_end)
-                     if f.encryption is not None else proto.encrypted)
-        authenticated = (f.authentication is not AuthMethod.none
-                         if f.authentication is not None else proto.authenticated)
-        authorization = f.authorization or Authorization.none
         facts = self.facts
-        flow_ns = {
-            **self.protocol(proto),
-            "id": f.id,
-            "protocol": proto.id,
-            "encrypted": encrypted,
-            "encryption": (f.encryption.value if f.encryption is not None
-                           else ("transport" if proto.encrypted else "none")),
-            "authenticated": authenticated,
-            "authentication": (f.authentication.value if f.authentication is not None
-                               else ("other" if proto.authenticated else "none")),
-            "authorized": authorization is not Authorization.none,
-            "authorization": authorization.value,
-            "bidirectional": f.bidirectional,
-        }
+        key = (f.protocol, f.encryption, f.authentication, f.authorization, f.bidirectional)
+        shared = self._flow_cache.get(key)
+        if shared is None:
+            shared = self._flow_ns(*key)
+            self._flow_cache[key] = shared
         src_trust = facts.trust.get(source.id, Trust.untrusted)
         dst_trust = facts.trust.get(target.id, Trust.untrusted)
         return {
-            "flow": flow_ns,
-            "protocol": self.protocol(proto),
+            "flow": {**shared, "id": f.id},
+            "protocol": self.protocol(self.catalog.protocols[f.protocol]),
             "source": self.element(source),
             "target": self.element(target),
             "data": self.data(f.data),

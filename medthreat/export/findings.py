@@ -59,7 +59,8 @@ def findings_csv(analysis: Analysis) -> str:
 
 
 def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write findings.json, findings.csv and summary.md into ``out_dir``; return the paths."""
+    """Write findings.json, findings.csv, summary.md and the data-flow diagram (dfd.dot, and
+    dfd.svg where Graphviz is installed) into ``out_dir``; return the paths."""
     from .markdown import summary_markdown
 
     out = Path(out_dir)
@@ -68,6 +69,13 @@ def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str]) -> list[
         "findings.csv": findings_csv(analysis),
         "summary.md": summary_markdown(analysis),
     }
+    from .diagram import dfd_dot, dfd_svg
+
+    dot = dfd_dot(analysis.model, analysis)
+    files["dfd.dot"] = dot
+    svg = dfd_svg(dot)
+    if svg is not None:
+        files["dfd.svg"] = svg
     written = []
     for name, text in files.items():
         atomic_write(out / name, text)

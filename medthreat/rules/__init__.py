@@ -74,10 +74,12 @@ def _show(value: Any) -> str:
 
 
 class Node:
-    """A compiled clause."""
+    """A compiled clause; ``paths`` (on the root) lists the ``(namespace, attribute)`` pairs
+    the condition reads."""
 
     text: str
     test: Predicate
+    paths: frozenset[tuple[str, str]] = frozenset()
 
     def explain(self, ctx: Context) -> list[str]:
         """Why the clause holds for ``ctx`` (call only when ``test(ctx)`` is true)."""
@@ -204,6 +206,7 @@ class _Compiler:
         if scope not in vocabulary:
             raise ValueError(f"unknown scope {scope!r}")
         self.scope = scope
+        self.used: set[tuple[str, str]] = set()
         self.namespaces = vocabulary[scope]
         self.other = {ns for s, spaces in vocabulary.items() if s != scope for ns in spaces}
 
@@ -258,6 +261,7 @@ class _Compiler:
         self.check_literal(key, spec, op, value, (*path, op) if isinstance(raw, dict) else path)
         if isinstance(value, list):
             value = tuple(value)
+        self.used.add((ns, attr))
         return _Leaf(ns, attr, op, value, spec)
 
     def check_literal(self, key: str, spec: AttrSpec, op: str, value: Any,
@@ -334,4 +338,7 @@ def compile_condition(condition: Any, scope: str, vocabulary: Vocabulary) -> Nod
     """
     if condition is None:
         return _Always()
-    return _Compiler(scope, vocabulary).clause(condition, ())
+    compiler = _Compiler(scope, vocabulary)
+    node = compiler.clause(condition, ())
+    node.paths = frozenset(compiler.used)
+    return node
