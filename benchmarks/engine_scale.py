@@ -87,6 +87,7 @@ TARGET_MB = 500.0
 TARGET_SPEEDUP = 10.0
 AIM_SPEEDUP = 50.0
 SPEEDUP_SIZES = (1_000, 3_000)
+REPEAT_BUDGET_S = 30.0  # stop repeating once a child's analyze runs took this long in total
 LINEARITY_LIMIT = 1.5  # per-component time at the largest size / per-component time at 1,000
 
 WARDS_PER_SITE = 20
@@ -341,9 +342,7 @@ def generate_spec(n: int, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     }
 
 
-def _find_peer(
-    peers: dict[tuple[str, str], str], scopes: Sequence[str], role: str
-) -> str | None:
+def _find_peer(peers: dict[tuple[str, str], str], scopes: Sequence[str], role: str) -> str | None:
     for scope in scopes:
         found = peers.get((scope, role))
         if found is not None:
@@ -583,6 +582,8 @@ def measure(tool: str, n: int, repeat: int, seed: int, profile: bool = False) ->
         totals.append(total)
         findings.add(_count_findings(out if tool == "medthreat" else model))
         del model, out
+        if sum(totals) > REPEAT_BUDGET_S:  # a slow size: fewer repeats, to stay in the timeout
+            break
     rss_peak = _peak_rss_mb()
 
     # One more run with tracemalloc on, for the peak of Python allocations of the analysis.
@@ -617,7 +618,7 @@ def measure(tool: str, n: int, repeat: int, seed: int, profile: bool = False) ->
         "traced_peak_mb": traced_peak,
         "rss_base_mb": rss_base,
         "rss_peak_mb": rss_peak,
-        "repeat": repeat,
+        "repeat": len(totals),
     }
 
 
@@ -663,9 +664,7 @@ def medthreat_status() -> str | None:
     return None
 
 
-def run_child(
-    tool: str, n: int, repeat: int, seed: int, timeout: float
-) -> dict[str, Any]:
+def run_child(tool: str, n: int, repeat: int, seed: int, timeout: float) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter and return its JSON result."""
     cmd = [
         sys.executable,
@@ -720,13 +719,12 @@ def _cell(res: dict[str, Any] | None, key: str, digits: int = 3) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in
-              enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
     sep = "  ".join("-" * w for w in widths)
-    body = [
-        "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows
-    ]
+    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join([line, sep, *body])
 
 
@@ -752,12 +750,22 @@ def report(
                 _cell(r, "analyze_s"),
                 _cell(r, "traced_peak_mb", 1),
                 _cell(r, "rss_peak_mb", 1),
+                _cell(r, "repeat"),
             ]
         )
     print(f"\nmedthreat {meta.get('medthreat_version', '')}".rstrip())
     print(
         _table(
-            ["components", "flows", "findings", "build s", "analyze s", "traced MB", "RSS MB"],
+            [
+                "components",
+                "flows",
+                "findings",
+                "build s",
+                "analyze s",
+                "traced MB",
+                "RSS MB",
+                "runs",
+            ],
             mt_rows,
         )
     )
@@ -777,6 +785,7 @@ def report(
                 _cell(r, "analyze_s"),
                 _cell(r, "traced_peak_mb", 1),
                 _cell(r, "rss_peak_mb", 1),
+                _cell(r, "repeat"),
             ]
         )
     print(f"\npytm {meta.get('pytm_version', '')} (analyze = tm.check() + tm.resolve())".rstrip())
@@ -792,6 +801,7 @@ def report(
                 "analyze s",
                 "traced MB",
                 "RSS MB",
+                "runs",
             ],
             py_rows,
         )
@@ -856,7 +866,9 @@ def report(
 
     print(
         f"\nPython {meta['python']} ({meta['implementation']}), {meta['platform']}, "
-        f"{meta['cores']} cores, seed {meta['seed']}, min of {meta['repeat']} runs"
+        f"{meta['cores']} cores, seed {meta['seed']}, times are the min of up to "
+        f"{meta['repeat']} runs, "
+        f"1-min load average {meta['load_before']} before / {meta.get('load_after')} after"
     )
     print(f"Reproduce: {meta['command']}")
     return verdicts
@@ -899,6 +911,22 @@ def _verdicts(
     else:
         out[name] = ("PASS" if factor <= LINEARITY_LIMIT else "FAIL", f"{factor:.2f}")
     return out
+
+
+def _interpreter() -> str:
+    """The interpreter as a reader would type it: relative when it lives in the checkout."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(ROOT))
+    except ValueError:
+        return exe.name
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -971,9 +999,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": args.sizes,
         "pytm_max": args.pytm_max,
         "command": " ".join(
-            shlex.quote(a) for a in [Path(sys.executable).name, "benchmarks/engine_scale.py",
-                                     *sys.argv[1:]]
+            shlex.quote(a) for a in [_interpreter(), "benchmarks/engine_scale.py", *sys.argv[1:]]
         ),
+        "load_before": _loadavg(),
     }
     if "medthreat" in tools:
         problem = medthreat_status()
@@ -981,7 +1009,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"medthreat skipped: {problem}")
             tools.remove("medthreat")
         else:
-            meta["medthreat_version"] = _dist_version("medthreat")
+            import medthreat
+
+            meta["medthreat_version"] = getattr(medthreat, "__version__", "?")
+            meta["medthreat_path"] = str(Path(medthreat.__file__).parent)
     if "pytm" in tools:
         if importlib.util.find_spec("pytm") is None:
             print(f"pytm not installed: pip install '{PYTM_REQUIREMENT}' (pytm columns skipped)")
@@ -1002,6 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {tool} timed out after {args.timeout:g} s at {n:,}")
             results[(tool, n)] = res
 
+    meta["load_after"] = _loadavg()
     verdicts = report(args.sizes, results, meta)
     if args.json:
         payload = {

@@ -35,6 +35,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not (self.file or self.line or self.path):
+            return self.message
         where = self.file or "<model>"
         if self.line is not None:
             where += f":{self.line}"

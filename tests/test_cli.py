@@ -58,19 +58,19 @@ def test_analyze_output_is_byte_identical_across_runs(run_cli, tmp_path: Path) -
     [
         ("type: insulin_pump", "type: insulin_pmup",
          ":17: components[1].type: unknown component type 'insulin_pmup'; expected a component "
-         "type of the catalog — did you mean 'insulin_pump'?"),
-        ("protocol: ble,", "protocol: bel,", ":24: flows[0].protocol: unknown protocol 'bel'"),
+         "type of the catalog — did you mean 'insulin_pump'"),
+        ("protocol: ble,", "protocol: bel,", ":25: flows[0].protocol: unknown protocol 'bel'"),
         ("source: app, target: api", "source: app, target: apii",
-         ":25: flows[1].target: unknown target 'apii'; expected a component or actor id — did "
+         ":26: flows[1].target: unknown target 'apii'; expected a component or actor id — did "
          "you mean 'api'?"),
         ("  - {id: api,", "  - {id: app,", ":21: components[2].id: duplicate id 'app'"),
         ("kind: cloud}", "kind: cloud, parent: cloud}",
          ":9: boundaries[1].parent: boundary nesting forms a cycle: cloud -> cloud"),
         ("boundary: cloud}", "boundary: cloud, out_of_scope: true, out_of_scope_reason: "
-         "separate submission}", ":25: flows[1].target: flow 'app-https-api' is in scope but "
+         "separate submission}", ":26: flows[1].target: flow 'app-https-api' is in scope but "
          "its target 'api' is out of scope"),
         ("  name: Insulin pump system\n", "  name: Insulin pump system\n   bad: indent\n",
-         ":6: malformed YAML"),
+         ":5: malformed YAML"),
     ],
 )
 def test_bad_input_exits_2_with_a_located_message(
@@ -111,7 +111,8 @@ def test_catalog_list_show_check(run_cli) -> None:
     assert "id: insulin_pump" in shown.stdout and "element: process" in shown.stdout
     missing = run_cli("catalog", "show", "insulin_pmp")
     assert missing.returncode == 2
-    assert "did you mean 'insulin_pump'?" in missing.stderr
+    assert "no catalog entry with id 'insulin_pmp' — did you mean 'insulin_pump'" \
+        in missing.stderr
     checked = run_cli("catalog", "check")
     assert checked.returncode == 0
     assert checked.stdout.startswith("catalog OK")

@@ -170,7 +170,7 @@ def test_good_model_loads(tmp_path: Path, catalog: mt.Catalog) -> None:
          "boundaries — did you mean 'home'?"),
         ("  care_settings: [home]\n", "  care_settings: [hom]\n",
          ":3: system.care_settings[0]: Input should be 'home', 'hospital', 'clinic' or "
-         "'mobile' (got 'hom')"),
+         "'mobile' (got 'hom') — did you mean 'home'?"),
         ("  - id: pump\n    type: pump\n", "  - id: pump\n    typ: pump\n",
          ":11: components[0].typ: unknown key 'typ'; expected one of attributes, boundary, "),
         ("  - id: pump\n    type: pump\n", "  - id: pump\n",

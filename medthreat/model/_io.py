@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,11 @@ def validation_problems(
             message = err["msg"].replace("Value error, ", "")
             if not isinstance(given, dict | list) and kind not in {"value_error"}:
                 message += f" (got {given!r})"
+            if kind == "enum" and isinstance(given, str):
+                from ._check import did_you_mean
+
+                expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+                message += did_you_mean(given, expected)
             path = loc
         problems.append(Problem(src.file, src.line(path), format_path(path), message))
     return problems
