@@ -153,3 +153,28 @@ def test_engine_indexes_threats_by_element_kind(catalog: mt.Catalog) -> None:
     process_ids = {t.id for t in catalog.threats_for(ElementKind.process)}
     assert "T-CLEAR" in flow_ids and "T-CLEAR" not in process_ids
     assert "T-DEBUG" in process_ids and "T-DEBUG" not in flow_ids
+
+
+def test_nested_boundaries_are_visible_to_conditions(tmp_path) -> None:
+    from _models import MINI_CATALOG
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "t.yaml").write_text(
+        "threats:\n"
+        "  - id: U-WARD\n    title: Ward device\n    stride: denial_of_service\n"
+        "    applies_to: [process]\n    description: d\n"
+        "    condition: {element.boundary_kinds: {contains: hospital_network},"
+        " element.boundary_kind: device, boundary.trust: trusted}\n")
+    catalog = mt.Catalog.load(MINI_CATALOG, user, shipped=False)
+    m = mt.Model("Ward")
+    hospital = m.boundary("Hospital", kind="hospital_network")
+    enclosure = m.boundary("Pump enclosure", kind="device", parent=hospital)
+    m.component("pump", "Ward pump", boundary=enclosure)
+    m.component("pump", "Loose pump", boundary=hospital)
+    result = mt.analyze(m, catalog)
+    ids = {f.id for f in result.findings if f.threat_id == "U-WARD"}
+    assert ids == {"U-WARD@ward-pump"}
+    why = result.finding("U-WARD@ward-pump").why
+    assert "element.boundary_kinds contains 'hospital_network' (is ['device', " \
+        "'hospital_network'])" in why

@@ -56,6 +56,7 @@ def build_vocabulary(
         "role": AttrSpec("str", _values(ActorRole, "")),
         "boundary": text,
         "boundary_kind": AttrSpec("str", _values(BoundaryKind, "")),
+        "boundary_kinds": AttrSpec("list", _values(BoundaryKind)),
         "trust": AttrSpec("trust"),
         "functions": AttrSpec("list", _values(ClinicalFunction)),
         "interfaces": AttrSpec("list", _values(InterfaceKind)),
@@ -242,6 +243,8 @@ class ContextBuilder:
         ns["name"] = e.name or e.id
         ns["boundary"] = e.boundary or ""
         ns["boundary_kind"] = b.kind.value if b else ""
+        ns["boundary_kinds"] = frozenset(
+            self.boundaries[i].kind.value for i in facts.chains.get(e.id, ()))
         ns["trust"] = facts.trust.get(e.id, Trust.untrusted).value
         self.elements[e.id] = ns
         return ns
