@@ -189,7 +189,7 @@ TEMPLATES: dict[str, tuple[tuple[str, str, str, tuple[str, ...]], ...]] = {
     "interface_engine": (
         ("out", "ehr", "hl7", ("vitals", "infusion")),
         ("out", "api_gateway", "https", ("vitals",)),
-        ("in", "central_station", "hl7", ("ehr-record",)),
+        ("in", "api_gateway", "https", ("orders",)),
     ),
     "ehr": (
         ("out", "interface_engine", "hl7", ("orders",)),
@@ -265,6 +265,7 @@ def generate_spec(n: int, seed: int = DEFAULT_SEED) -> dict[str, Any]:
             {"id": node_id, "name": name, "role": role, "boundary": boundary, "scopes": scopes}
         )
         peers.setdefault((scopes[0], role), node_id)
+        peers.setdefault(("any", role), node_id)
         return True
 
     for role in CLOUD_ROLES:
@@ -314,9 +315,8 @@ def generate_spec(n: int, seed: int = DEFAULT_SEED) -> dict[str, Any]:
         chosen = [templates[0], *rng.sample(templates[1:], extra)]
         for direction, peer_role, protocol, data in chosen:
             peer = _find_peer(peers, node["scopes"], peer_role)
-            if peer is None:  # the peer was cut off by the size limit
-                peer = _find_peer(peers, ("cloud",), "api_gateway")
-            assert peer is not None
+            if peer is None:
+                raise AssertionError(f"no {peer_role} peer for {node['id']}")
             src, dst = (node["id"], peer) if direction == "out" else (peer, node["id"])
             flows.append(
                 {
@@ -343,12 +343,13 @@ def generate_spec(n: int, seed: int = DEFAULT_SEED) -> dict[str, Any]:
 
 
 def _find_peer(peers: dict[tuple[str, str], str], scopes: Sequence[str], role: str) -> str | None:
-    for scope in scopes:
+    # Ward nodes look in their ward, then their site, then the cloud; site nodes in their site,
+    # then the cloud. A site cut short by the size limit falls back to the first site's peer.
+    for scope in (*scopes, "cloud", "any"):
         found = peers.get((scope, role))
         if found is not None:
             return found
-    # Site-level peers of ward nodes live in the site scope, cloud peers in "cloud".
-    return peers.get(("cloud", role))
+    return None
 
 
 def spec_digest(spec: dict[str, Any]) -> str:
