@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import MedthreatError, Problem
+from .errors import MedthreatError, Problem, format_path
 
 Path_ = tuple[str | int, ...]
 
@@ -41,8 +41,7 @@ class SourceMap:
         return self.lines.get((), None)
 
     def problem(self, path: Path_, message: str) -> Problem:
-        from .errors import format_path
-
+        """A problem located at ``path`` of this document."""
         return Problem(self.file, self.line(path), format_path(path), message)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,7 @@ class Catalog:
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict, repr=False)
     conditions: dict[str, Node] = field(default_factory=dict, repr=False)
     source_maps: dict[str, SourceMap] = field(default_factory=dict, repr=False)
+    _index: dict[ElementKind, list[Threat]] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def load(
@@ -291,18 +292,13 @@ class Catalog:
 
     def threats_for(self, kind: ElementKind) -> list[Threat]:
         """Threats applying to an element kind, in id order (the engine's index)."""
-        return _threat_index(self)[kind]
-
-
-def _threat_index(catalog: Catalog) -> Mapping[ElementKind, list[Threat]]:
-    cached = getattr(catalog, "_index", None)
-    if cached is None:
-        cached = {kind: [] for kind in ElementKind}
-        for threat in sorted(catalog.threats.values(), key=lambda t: t.id):
-            for kind in threat.applies_to:
-                cached[kind].append(threat)
-        object.__setattr__(catalog, "_index", cached)
-    return cached
+        if self._index is None:
+            index: dict[ElementKind, list[Threat]] = {k: [] for k in ElementKind}
+            for threat in sorted(self.threats.values(), key=lambda t: t.id):
+                for k in threat.applies_to:
+                    index[k].append(threat)
+            self._index = index
+        return self._index[kind]
 
 
 def _hint(value: str, candidates: Iterable[str]) -> str:
