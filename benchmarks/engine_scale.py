@@ -871,6 +871,8 @@ def report(
         f"{meta['repeat']} runs, "
         f"1-min load average {meta['load_before']} before / {meta.get('load_after')} after"
     )
+    if meta.get("commit"):
+        print(f"Commit: {meta['commit']}")
     print(f"Reproduce: {meta['command']}")
     return verdicts
 
@@ -921,6 +923,30 @@ def _interpreter() -> str:
         return str(exe.relative_to(ROOT))
     except ValueError:
         return exe.name
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit, with "+dirty" when the work tree has changes; None without git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
 
 
 def _loadavg() -> float | None:
@@ -1003,6 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shlex.quote(a) for a in [_interpreter(), "benchmarks/engine_scale.py", *sys.argv[1:]]
         ),
         "load_before": _loadavg(),
+        "commit": _git_commit(),
     }
     if "medthreat" in tools:
         problem = medthreat_status()

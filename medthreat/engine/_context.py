@@ -15,6 +15,7 @@ from ..model import (
     Authorization,
     BoundaryKind,
     ClinicalFunction,
+    Component,
     DataAsset,
     DataKind,
     Encryption,
@@ -27,7 +28,7 @@ from ..rules import AttrSpec
 if TYPE_CHECKING:
     from ..catalog import Catalog, ComponentType, Protocol
     from ..graph import GraphFacts
-    from ..model import Actor, Component, Flow
+    from ..model import Actor, Flow
 
 ACTOR_TYPE = "actor"
 _ELEMENT_KINDS = frozenset({"process", "data_store", "external_entity"})
@@ -143,15 +144,21 @@ class ContextBuilder:
         self._type_cache: dict[str, dict[str, Any]] = {}
         self._protocol_cache: dict[str, dict[str, Any]] = {}
         self._flow_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._boundary_cache: dict[str, dict[str, Any]] = {}
         self.elements: dict[str, dict[str, Any]] = {}
 
     # -- namespaces --------------------------------------------------------------------------
 
     def data(self, ids: Iterable[str]) -> dict[str, Any]:
         """The ``data`` namespace for a set of data asset ids."""
+        ids = tuple(ids)
+        cached = self._data_cache.get(ids)
+        if cached is not None:
+            return cached
         key = tuple(sorted(set(ids)))
         cached = self._data_cache.get(key)
         if cached is not None:
+            self._data_cache[ids] = cached
             return cached
         assets: list[DataAsset] = [self.assets[i] for i in key if i in self.assets]
 
@@ -171,7 +178,7 @@ class ContextBuilder:
                 for a in assets
             ),
         }
-        self._data_cache[key] = ns
+        self._data_cache[key] = self._data_cache[ids] = ns
         return ns
 
     def type_ns(self, ctype: ComponentType | None) -> dict[str, Any]:
@@ -195,18 +202,20 @@ class ContextBuilder:
 
     def boundary(self, boundary_id: str | None) -> dict[str, Any]:
         """The ``boundary`` namespace of an element's innermost boundary."""
-        b = self.boundaries.get(boundary_id or "")
-        if b is None:
-            return {"id": "", "kind": "", "trust": Trust.untrusted.value}
-        return {"id": b.id, "kind": b.kind.value, "trust": b.effective_trust.value}
+        key = boundary_id or ""
+        cached = self._boundary_cache.get(key)
+        if cached is None:
+            b = self.boundaries.get(key)
+            cached = ({"id": "", "kind": "", "trust": Trust.untrusted.value} if b is None else
+                      {"id": b.id, "kind": b.kind.value, "trust": b.effective_trust.value})
+            self._boundary_cache[key] = cached
+        return cached
 
     def element(self, e: Component | Actor) -> dict[str, Any]:
         """The ``element`` namespace (also ``source``/``target`` of flows), built once."""
         cached = self.elements.get(e.id)
         if cached is not None:
             return cached
-        from ..model import Component
-
         facts = self.facts
         b = self.boundaries.get(e.boundary or "")
         ns: dict[str, Any]
@@ -265,8 +274,6 @@ class ContextBuilder:
 
     def for_element(self, e: Component | Actor) -> dict[str, dict[str, Any]]:
         """Context of an element threat."""
-        from ..model import Component
-
         if isinstance(e, Component):
             ctype = self.catalog.component_types[e.type]
             data = self.data([*e.stores, *e.processes])
