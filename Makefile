@@ -57,8 +57,10 @@ test: venv
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
 	exit $$lint
 
+# pytm is the baseline the benchmark compares against; it is installed for the benchmark only.
 bench: venv
-	$(BIN)/python benchmarks/engine_scale.py
+	$(BIN)/pip install -q 'pytm==1.4.*'
+	$(BIN)/python benchmarks/engine_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
