@@ -191,3 +191,10 @@ def test_shipped_catalog_lives_in_the_package_or_repo() -> None:
 def test_element_kinds_of_types_are_valid(shipped: mt.Catalog) -> None:
     kinds = {t.kind for t in shipped.component_types.values()}
     assert kinds <= {ElementKind.process, ElementKind.data_store, ElementKind.external_entity}
+
+
+def test_policy_folder_is_not_read_as_catalog_entries(tmp_path: Path) -> None:
+    folder = copy_mini(tmp_path)
+    (folder / "policies").mkdir()
+    (folder / "policies" / "mine.yaml").write_text("policy: {id: mine}\n")
+    assert mt.Catalog.load(folder, shipped=False).counts()["threats"] == 22

@@ -56,6 +56,9 @@ __all__ = [
     "shipped_catalog_dir",
 ]
 
+#: Sub-folder of a catalog folder that holds risk policies, not catalog entries.
+POLICY_FOLDER = "policies"
+
 #: Catalog sections in display order.
 SECTIONS_HELP = tuple(SECTIONS)
 
@@ -124,7 +127,9 @@ class Catalog:
             return [Problem(str(folder), None, "", "catalog folder not found")]
         problems: list[Problem] = []
         seen_here: dict[tuple[str, str], Origin] = {}
-        files = list(iter_yaml_files(folder))
+        # Risk policies live beside the catalog (catalogs/policies/) but are loaded on their own.
+        files = [f for f in iter_yaml_files(folder)
+                 if POLICY_FOLDER not in f.relative_to(folder).parts[:-1]]
         if not files:
             problems.append(Problem(str(folder), None, "", "no .yaml files in catalog folder"))
         for file in files:
