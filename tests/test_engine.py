@@ -178,3 +178,19 @@ def test_nested_boundaries_are_visible_to_conditions(tmp_path) -> None:
     why = result.finding("U-WARD@ward-pump").why
     assert "element.boundary_kinds contains 'hospital_network' (is ['device', " \
         "'hospital_network'])" in why
+
+
+def test_findings_as_dataframe(catalog: mt.Catalog) -> None:
+    pd = pytest.importorskip("pandas")
+    result = mt.analyze(mini_model(), catalog)
+    frame = result.to_frame()
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.index) == [f.id for f in result.findings]
+    assert frame.loc["T-DEBUG@pump", "stride"] == "tampering"
+    assert frame.groupby("stride").size().to_dict() == {
+        k: v for k, v in result.by_stride().items() if v}
+    from medthreat.engine import RECORD_FIELDS
+
+    assert all(tuple(f.to_dict()) == RECORD_FIELDS for f in result.findings)
+    empty = mt.analyze(mt.Model("Empty"), catalog).to_frame()
+    assert empty.empty and "stride" in empty.columns

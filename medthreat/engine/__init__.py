@@ -18,13 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import STRIDE_PER_ELEMENT, Catalog, ElementKind, Stride, Threat, default_catalog
 from ..graph import GraphFacts, graph_facts
 from ..model import Actor, Component, Flow, Model, validate_model
 from ..rules import Node
 from ._context import ContextBuilder
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["Analysis", "AppliedControlRef", "Finding", "analyze"]
 
@@ -205,6 +208,21 @@ class Analysis:
     def to_records(self) -> list[dict[str, Any]]:
         """Findings as plain dictionaries (for JSON, CSV or a pandas DataFrame)."""
         return [f.to_dict() for f in self.findings]
+
+    def to_frame(self) -> pandas.DataFrame:
+        """Findings as a pandas DataFrame indexed by finding id (needs pandas installed)."""
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(self.to_records(), columns=list(RECORD_FIELDS))
+        return frame.set_index("id")
+
+
+#: Keys of :meth:`Finding.to_dict`, in order (the columns of tables of findings).
+RECORD_FIELDS = (
+    "id", "threat_id", "title", "stride", "element_id", "element_name", "element_kind",
+    "element_type", "source", "target", "why", "description", "references", "controls",
+    "applied_controls", "baseline",
+)
 
 
 def _applied_index(model: Model, catalog: Catalog) -> dict[str, list[tuple[frozenset[str],
