@@ -71,22 +71,61 @@ def _line_map(node: yaml.Node) -> dict[Path_, int]:
     return lines
 
 
-def _check_depth(node: yaml.Node, file: str) -> None:
-    stack: list[tuple[yaml.Node, int]] = [(node, 0)]
+def _structure_problems(node: yaml.Node, file: str) -> list[Problem]:
+    """What safe loading hides or crashes on, found on the composed node tree.
+
+    - keys repeated within one mapping (PyYAML keeps the last silently: what the user wrote
+      first would be lost);
+    - impossible dates such as 2026-13-01 (PyYAML raises a bare ValueError for them);
+    - nesting deeper than MAX_DEPTH.
+
+    Aliased nodes are visited once, so an alias bomb costs linear time here.
+    """
+    constructor = yaml.SafeLoader("")
+    problems: list[Problem] = []
     seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(node, ())]
     while stack:
-        current, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            line = current.start_mark.line + 1
-            message = f"nesting deeper than {MAX_DEPTH} levels"
-            raise MedthreatError([Problem(file, line, "", message)])
+        current, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            problems.append(Problem(file, current.start_mark.line + 1, "",
+                                    f"nesting deeper than {MAX_DEPTH} levels"))
+            break
         if id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, yaml.MappingNode):
-            stack.extend((v, depth + 1) for _, v in current.value)
+            first: dict[str, int] = {}
+            for key, value in current.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
+                line = key.start_mark.line + 1
+                if key.tag == "tag:yaml.org,2002:merge":
+                    pass
+                elif name in first:
+                    problems.append(Problem(file, line, format_path((*path, name)),
+                                            f"duplicate key {name!r} (first at line "
+                                            f"{first[name]}); only one entry per key is "
+                                            "allowed, merge the two by hand"))
+                else:
+                    first[name] = line
+                stack.append((value, (*path, name)))
         elif isinstance(current, yaml.SequenceNode):
-            stack.extend((v, depth + 1) for v in current.value)
+            stack.extend((item, (*path, i)) for i, item in enumerate(current.value))
+        elif isinstance(current, yaml.ScalarNode) and current.tag.endswith(":timestamp"):
+            try:
+                constructor.construct_yaml_timestamp(current)
+            except ValueError as exc:
+                problems.append(Problem(file, current.start_mark.line + 1, format_path(path),
+                                        f"{current.value!r} is not a calendar date ({exc}); "
+                                        "expected an ISO date YYYY-MM-DD, e.g. 2026-11-30"))
+    constructor.dispose()
+    return sorted(problems, key=lambda p: (p.line or 0, p.path, p.message))
+
+
+def _check_structure(node: yaml.Node, file: str) -> None:
+    problems = _structure_problems(node, file)
+    if problems:
+        raise MedthreatError(problems)
 
 
 def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any, SourceMap]:
@@ -106,9 +145,11 @@ def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any,
                                  ) from None
         try:  # JSON is (nearly) YAML: reuse the YAML composer for line numbers where it can.
             node = yaml.compose(text, Loader=_Loader)
-            lines = _line_map(node) if node is not None else {}
         except (yaml.YAMLError, RecursionError):
-            lines = {}
+            node = None
+        if node is not None:
+            _check_structure(node, file)
+        lines = _line_map(node) if node is not None else {}
         return data, SourceMap(file, lines)
     try:
         loader = _Loader(text)
@@ -116,7 +157,7 @@ def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any,
             node = loader.get_single_node()
             if node is None:
                 return None, SourceMap(file)
-            _check_depth(node, file)
+            _check_structure(node, file)
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -129,6 +170,9 @@ def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any,
         raise MedthreatError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
     except RecursionError:
         raise MedthreatError([Problem(file, None, "", "malformed YAML: nesting too deep")]
+                             ) from None
+    except (ValueError, TypeError) as exc:  # e.g. a date such as 2026-13-01
+        raise MedthreatError([Problem(file, None, "", f"malformed YAML value: {exc}")]
                              ) from None
     return data, SourceMap(file, _line_map(node))
 

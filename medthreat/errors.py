@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CatalogError", "MedthreatError", "ModelError", "Problem", "format_path"]
+__all__ = [
+    "CatalogError",
+    "DecisionsError",
+    "MedthreatError",
+    "ModelError",
+    "PolicyError",
+    "Problem",
+    "format_path",
+]
 
 _MAX_SHOWN = 25
 
@@ -69,3 +77,11 @@ class ModelError(MedthreatError):
 
 class CatalogError(MedthreatError):
     """A catalog file is malformed or its entries do not fit together."""
+
+
+class PolicyError(MedthreatError):
+    """A risk policy file is malformed or inconsistent, or a lookup names no known level."""
+
+
+class DecisionsError(MedthreatError):
+    """A decisions file is malformed, or a decision breaks the justification rule."""

@@ -264,3 +264,20 @@ def test_missing_file_and_non_utf8(tmp_path: Path, catalog: mt.Catalog) -> None:
 def test_yaml_tags_that_would_run_code_are_refused(tmp_path: Path, catalog: mt.Catalog) -> None:
     path = write(tmp_path, "system: !!python/object/apply:os.system ['echo pwned']\n")
     assert "malformed YAML" in errors_of(path, catalog)
+
+
+def test_repeated_keys_are_refused_not_silently_dropped(tmp_path: Path,
+                                                        catalog: mt.Catalog) -> None:
+    text = GOOD.replace("  - id: app\n    type: app\n",
+                        "  - id: app\n    type: app\n    type: db\n")
+    assert ":15: components[1].type: duplicate key 'type' (first at line 14)" in errors_of(
+        write(tmp_path, text), catalog)
+    doc = '{"system": {"name": "x", "name": "y"}}'
+    assert ":1: system.name: duplicate key 'name'" in errors_of(write(tmp_path, doc, "m.json"),
+                                                             catalog)
+
+
+def test_impossible_dates_are_reported_not_raised(tmp_path: Path, catalog: mt.Catalog) -> None:
+    text = GOOD.replace("  name: Mini pump\n", "  name: Mini pump\n  version: 2026-13-01\n")
+    assert ":3: system.version: '2026-13-01' is not a calendar date" in errors_of(
+        write(tmp_path, text), catalog)

@@ -1,0 +1,34 @@
+"""Risk assessment: the policy (scales, matrices, acceptance criteria) that rates findings.
+
+``RiskPolicy.load()`` gives the shipped default policy; ``RiskPolicy.load(path)`` a
+manufacturer's own. ``policy.risk(exploitability, severity, dimension)`` looks a rating up and
+the returned :class:`RiskCell` explains which cell gave it.
+"""
+
+from .policy import (
+    DIMENSIONS,
+    SCALE_NAMES,
+    Acceptability,
+    Control,
+    Level,
+    PolicyError,
+    RiskCell,
+    RiskLevel,
+    RiskPolicy,
+    Scale,
+    default_policy_path,
+)
+
+__all__ = [
+    "DIMENSIONS",
+    "SCALE_NAMES",
+    "Acceptability",
+    "Control",
+    "Level",
+    "PolicyError",
+    "RiskCell",
+    "RiskLevel",
+    "RiskPolicy",
+    "Scale",
+    "default_policy_path",
+]
