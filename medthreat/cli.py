@@ -12,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from ._yaml import atomic_write, dump_yaml
@@ -36,25 +37,55 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_analyze(args: argparse.Namespace) -> int:
+def _assessed(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Load model, policy and decisions named on the command line; analyze and assess."""
     from .engine import analyze
-    from .export import write_findings
+    from .lifecycle import Decisions, load_decisions
     from .model import load_model
+    from .risk import RiskPolicy, assess
 
     catalog = _catalog(args)
     model = load_model(args.model, catalog)
+    policy = RiskPolicy.load(args.policy)
+    decisions = load_decisions(args.decisions) if args.decisions else Decisions()
     result = analyze(model, catalog, check=False)
+    return result, assess(result, policy, decisions), decisions
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .export import write_findings
+
+    result, register, _ = _assessed(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = write_findings(result, args.out)
+        written = write_findings(result, args.out, register)
     for warning in caught:
         print(f"medthreat analyze: warning: {warning.message}", file=sys.stderr)
     specific = sum(1 for f in result.findings if not f.baseline)
-    print(f"{model.system.name}: {len(result.findings)} findings ({specific} specific, "
+    print(f"{result.model.system.name}: {len(result.findings)} findings ({specific} specific, "
           f"{len(result.findings) - specific} baseline)")
     print("  by STRIDE: " + ", ".join(f"{k} {v}" for k, v in result.by_stride().items()))
+    print(f"  residual risk unacceptable: {len(register.unacceptable())} "
+          f"(policy {register.policy.id} {register.policy.version})")
     for path in written:
         print(f"  wrote {path}")
+    return EXIT_OK
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from .lifecycle import check
+
+    result, register, decisions = _assessed(args)
+    unacceptable = [a.id for a in register.unacceptable()]
+    issues = check(decisions, [f.id for f in result.findings], unacceptable=unacceptable)
+    if issues:
+        print(f"medthreat gate: FAILED — {len(issues)} problem(s); {len(unacceptable)} "
+              f"unacceptable residual risk(s) under policy {register.policy.id}:")
+        for issue in issues:
+            print(f"  [{issue.code.value}] {issue}")
+        return EXIT_GATE
+    print(f"medthreat gate: passed — {len(result.findings)} findings, {len(unacceptable)} "
+          "unacceptable residual risk(s), each with a justified decision")
     return EXIT_OK
 
 
@@ -123,11 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
     p.set_defaults(func=_cmd_validate)
 
-    p = with_catalog(sub.add_parser("analyze", help="find threats and write the results"))
-    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    def with_risk(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+        p.add_argument("--policy", type=Path, metavar="FILE",
+                       help="risk policy replacing the shipped default")
+        p.add_argument("--decisions", type=Path, metavar="FILE",
+                       help="risk decisions file (status, justification, owner, ...)")
+        return with_catalog(p)
+
+    p = with_risk(sub.add_parser("analyze", help="find and rate threats, write the results"))
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (findings.json, findings.csv, summary.md, dfd.dot/.svg)")
+                   help="output folder (findings, register, summary.md, dfd.dot/.svg)")
     p.set_defaults(func=_cmd_analyze)
+
+    p = with_risk(sub.add_parser("gate", help="exit 1 on unacceptable residual risk without "
+                                 "a justified decision, orphaned or unjustified decisions"))
+    p.set_defaults(func=_cmd_gate)
 
     cat = sub.add_parser("catalog", help="list, show or check catalog entries")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

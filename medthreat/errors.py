@@ -43,14 +43,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        if not (self.file or self.line or self.path):
-            return self.message
-        where = self.file or "<model>"
-        if self.line is not None:
+        where = self.file
+        if self.file and self.line is not None:
             where += f":{self.line}"
         if self.path:
-            where += f": {self.path}"
-        return f"{where}: {self.message}"
+            where = f"{where}: {self.path}" if where else self.path
+        return f"{where}: {self.message}" if where else self.message
 
 
 class MedthreatError(Exception):

@@ -440,7 +440,8 @@ def _reach(succ: dict[str, dict[str, _Hop]], sources: Iterable[str]) -> set[str]
     return seen
 
 
-EntryPoints = dict[str, tuple[tuple["AttackVector", str], ...]]
+#: element id -> its (vector, reason) pairs as an entry point, by vector rank.
+EntryPoints = dict[str, tuple[tuple[AttackVector, str], ...]]
 
 
 def entry_points(model: Model, catalog: Catalog | None = None, *,
@@ -743,10 +744,12 @@ def attack_paths(model: Model, catalog: Catalog | None = None, k: int = 3, *,
 
     Entry points are the elements of :func:`entry_points` with a vector in ``vectors`` (by
     default internet, adjacent and proximity; a path's ``vector`` is the entry's best one among
-    them), restricted to ``entries`` when given. Targets are :func:`critical_assets`,
-    restricted to ``targets`` when given. A pair ``(s, t)`` with ``s != t`` and a path from
-    ``s`` to ``t`` yields the first ``k`` paths of ``networkx.shortest_simple_paths`` (Yen's
-    algorithm, by hop count) on the flow graph, ranked 1..k.
+    them), restricted to ``entries`` when given. Targets are :func:`critical_assets`, or
+    exactly the elements of ``targets`` when given (critical or not: ``target_reasons`` is then
+    empty for the others). Unknown ids in ``entries`` or ``targets`` raise ValueError. A
+    pair ``(s, t)`` with ``s != t`` and a path from ``s`` to ``t`` yields the first ``k``
+    paths of ``networkx.shortest_simple_paths`` (Yen's algorithm, by hop count) on the flow
+    graph, ranked 1..k.
 
     Work bound: at most ``max_pairs`` pairs are enumerated (None: all). Pairs are taken round
     robin over the targets in id order: first every target's easiest entry (the best path of
@@ -770,9 +773,10 @@ def _attack_paths(model: Model, catalog: Catalog, k: int, vectors: Iterable[Atta
         raise ValueError(f"k must be at least 1, got {k}")
     if max_pairs is not None and max_pairs < 0:
         raise ValueError(f"max_pairs must be >= 0 or None, got {max_pairs}")
-    allowed = {AttackVector(v) for v in vectors}
+    allowed = {_vector(v) for v in vectors}
     net = _net(model, catalog)
-    wanted = set(entries) if entries is not None else None
+    wanted = _known(net, entries, "entries")
+    chosen = _known(net, targets, "targets")
     starts: dict[str, tuple[AttackVector, str]] = {}
     for node, pairs in entry_points(model, catalog, attacker_on=attacker_on).items():
         if node not in net.succ or (wanted is not None and node not in wanted):
@@ -782,9 +786,8 @@ def _attack_paths(model: Model, catalog: Catalog, k: int, vectors: Iterable[Atta
             best = usable[0][0]
             starts[node] = (best, "; ".join(r for v, r in usable if v is best))
     critical = critical_assets(model, catalog)
-    if targets is not None:
-        keep = set(targets)
-        critical = {t: r for t, r in critical.items() if t in keep}
+    if chosen is not None:
+        critical = {t: critical.get(t, ()) for t in chosen}
     critical = {t: critical[t] for t in sorted(critical) if t in net.succ}
     if not starts or not critical:
         return [], 0, 0
@@ -831,6 +834,25 @@ def _attack_paths(model: Model, catalog: Catalog, k: int, vectors: Iterable[Atta
                                      path, flows, crossed, authenticated, encrypted))
     result.sort(key=lambda p: (p.target, p.vector.rank, p.entry, p.rank))
     return result, len(pairs), total
+
+
+def _vector(value: AttackVector | str) -> AttackVector:
+    try:
+        return AttackVector(value)
+    except ValueError:
+        names = ", ".join(v.value for v in _VECTORS)
+        raise ValueError(f"unknown attack vector {value!r}; expected one of {names}") from None
+
+
+def _known(net: _Net, ids: Iterable[str] | None, what: str) -> set[str] | None:
+    if ids is None:
+        return None
+    wanted = set(ids)
+    unknown = sorted(wanted - net.succ.keys())
+    if unknown:
+        raise ValueError(f"{what}: no in-scope component or actor with id "
+                         f"{', '.join(map(repr, unknown))}")
+    return wanted
 
 
 def _entries_of(target: str, first: str | None, bits: int, order: list[str],

@@ -274,6 +274,17 @@ def test_top_k_paths_exact(mini: mt.Catalog) -> None:
     assert attack_paths(paths_model(), mini, targets=["gw"]) == []
 
 
+def test_named_targets_need_not_be_critical_and_ids_are_checked(mini: mt.Catalog) -> None:
+    paths = attack_paths(paths_model(), mini, targets=["c"])
+    assert [(p.target, p.target_reasons, p.path) for p in paths] == [("c", (), ("gw", "b", "c"))]
+    with pytest.raises(ValueError, match="targets: no in-scope component or actor with id 'nope'"):
+        attack_paths(paths_model(), mini, targets=["nope"])
+    with pytest.raises(ValueError, match=r"entries: .* 'x', 'y'"):
+        attack_paths(paths_model(), mini, entries=["y", "x"])
+    with pytest.raises(ValueError, match="unknown attack vector 'radio'; expected one of"):
+        attack_paths(paths_model(), mini, vectors=["radio"])
+
+
 def test_path_records_why_target_and_entry(mini: mt.Catalog) -> None:
     first = attack_paths(paths_model(), mini, k=1)[0]
     assert first.target_reasons == ("therapy_delivery",)

@@ -203,6 +203,13 @@ class Threat(_Entry):
     controls: list[ControlId] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
     baseline: bool = False
+    complexity: Literal["low", "high"] = Field(
+        "low", description="Attack complexity: high when success needs conditions the "
+        "attacker does not control (timing, a rare configuration, specialist equipment).")
+    privileges: Literal["none", "low", "high"] = Field(
+        "none", description="Privileges the attacker needs on the element beforehand.")
+    user_interaction: bool = Field(
+        False, description="Whether a user must act (open a file, accept a pairing) first.")
 
     @field_validator("references")
     @classmethod
@@ -215,6 +222,13 @@ class Threat(_Entry):
         return ElementKind.data_flow in self.applies_to
 
 
+class ControlEffect(_Entry):
+    """How many levels an implemented or verified control lowers a finding it addresses."""
+
+    exploitability: int = Field(1, ge=0, le=3)
+    severity: int = Field(0, ge=0, le=3)
+
+
 class Control(_Entry):
     """A security control with its FDA category and framework cross-references."""
 
@@ -224,6 +238,7 @@ class Control(_Entry):
     fda_category: FdaCategory
     description: str = Field(min_length=1)
     references: list[str] = Field(default_factory=list)
+    effect: ControlEffect = Field(default_factory=ControlEffect)
 
     @field_validator("references")
     @classmethod

@@ -2,5 +2,14 @@
 
 from .findings import findings_csv, findings_json, write_findings
 from .markdown import summary_markdown
+from .register import register_csv, register_json, risk_markdown
 
-__all__ = ["findings_csv", "findings_json", "summary_markdown", "write_findings"]
+__all__ = [
+    "findings_csv",
+    "findings_json",
+    "register_csv",
+    "register_json",
+    "risk_markdown",
+    "summary_markdown",
+    "write_findings",
+]

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._yaml import atomic_write, dump_json
 from ..engine import Analysis
+from ..risk import RiskRegister
 from ._text import spreadsheet_text
 
 FORMAT = "medthreat-findings/1"
@@ -58,17 +59,26 @@ def findings_csv(analysis: Analysis) -> str:
     return buffer.getvalue()
 
 
-def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str]) -> list[Path]:
+def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
+                   register: RiskRegister | None = None) -> list[Path]:
     """Write findings.json, findings.csv, summary.md and the data-flow diagram (dfd.dot, and
-    dfd.svg where Graphviz is installed) into ``out_dir``; return the paths."""
+    dfd.svg where Graphviz is installed) into ``out_dir``; with a risk ``register`` also
+    register.json and register.csv, and a risk section in summary.md. Return the paths."""
     from .markdown import summary_markdown
 
     out = Path(out_dir)
+    summary = summary_markdown(analysis)
     files = {
         "findings.json": findings_json(analysis),
         "findings.csv": findings_csv(analysis),
-        "summary.md": summary_markdown(analysis),
     }
+    if register is not None:
+        from .register import register_csv, register_json, risk_markdown
+
+        files["register.json"] = register_json(register)
+        files["register.csv"] = register_csv(register)
+        summary += "\n" + risk_markdown(register)
+    files["summary.md"] = summary
     from .diagram import dfd_dot, dfd_svg
 
     dot = dfd_dot(analysis.model, analysis)

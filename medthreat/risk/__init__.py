@@ -5,6 +5,7 @@ manufacturer's own. ``policy.risk(exploitability, severity, dimension)`` looks a
 the returned :class:`RiskCell` explains which cell gave it.
 """
 
+from .assess import HARM, Assessment, Factor, RiskRegister, Score, assess
 from .policy import (
     DIMENSIONS,
     SCALE_NAMES,
@@ -21,14 +22,20 @@ from .policy import (
 
 __all__ = [
     "DIMENSIONS",
+    "HARM",
     "SCALE_NAMES",
     "Acceptability",
+    "Assessment",
     "Control",
+    "Factor",
     "Level",
     "PolicyError",
     "RiskCell",
     "RiskLevel",
     "RiskPolicy",
+    "RiskRegister",
     "Scale",
+    "Score",
+    "assess",
     "default_policy_path",
 ]
