@@ -382,9 +382,11 @@ def test_key_patterns_follow_the_model_and_the_catalog() -> None:
                                         "(got 20261130)"),
     ("status: open\ndate: 30.11.2026", 5, "(got '30.11.2026')"),
     ("status: open\ndate: 2026-11-30 10:00:00", 5, "(got datetime.datetime(2026, 11, 30"),
-    ("status: open\njustifcation: typo", 5, "unknown key 'justifcation'; expected one of date, "
-     "hazard_ids, justification, owner, requirement_ids, status, ticket, verification_ids — "
-     "did you mean 'justification'?"),
+    ("status: open\njustifcation: typo", 5, "unknown key 'justifcation'; expected one of cvss, "
+     "date, harm_ids, hazard_ids, hazardous_situation_ids, justification, owner, "
+     "requirement_ids, status, ticket, verification_ids — did you mean 'justification'?"),
+    ("status: open\ncvss: 'CVSS:3.1/AV:X'", 5, "invalid CVSS vector 'CVSS:3.1/AV:X'"),
+    ("status: open\ncvss: 'AV:N/AC:L'", 5, "is not a CVSS 3.0, 3.1 or 4.0 vector"),
     ("justification: no status", 3, "decisions.MT-DEV-001@ecg_patch: required key 'status' "
                                     "is missing"),
     ("status: [open]", 4, "Input should be 'open', 'in_progress'"),

@@ -206,6 +206,21 @@ class Decision(BaseModel):
                                           description="Security requirements addressing it.")
     verification_ids: list[LinkId] = Field(default_factory=list,
                                            description="Tests or reviews verifying it.")
+    hazardous_situation_ids: list[LinkId] = Field(
+        default_factory=list, description="Hazardous situations in the ISO 14971 risk file.")
+    harm_ids: list[LinkId] = Field(default_factory=list,
+                                   description="Harms in the ISO 14971 risk file.")
+    cvss: str = Field("", description="CVSS 3.1 or 4.0 vector scoring this finding's "
+                      "exploitability, e.g. CVSS:3.1/AV:A/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:H.")
+
+    @field_validator("cvss")
+    @classmethod
+    def _cvss_vector(cls, value: str) -> str:
+        if value:
+            from ..risk.cvss import parse_cvss
+
+            parse_cvss(value)
+        return value
 
     @property
     def justified(self) -> bool:

@@ -11,6 +11,8 @@ Every number is derived from named factors and can explain itself:
   impact when personal data is disclosed, business impact otherwise. Model weights and training
   data inherit the clinical function of the components they feed. Reaching several
   patient-facing devices raises patient harm by one level and flags the multi-patient view.
+- A CVSS 3.x or 4.0 vector recorded in a finding's decision replaces the derived
+  exploitability (see :mod:`medthreat.risk.cvss` for the mapping).
 - **Residual risk**: implemented or verified controls that address a finding lower
   exploitability and severity by their catalog effect; planned controls are listed, not counted.
 """
@@ -18,7 +20,7 @@ Every number is derived from named factors and can explain itself:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -26,6 +28,7 @@ import networkx as nx
 from ..catalog import ElementKind, Stride
 from ..graph import AttackVector, Exposure, blast_radius, exposure, flow_graph, flow_protection
 from ..model import ClinicalFunction, DataKind, Level, Model
+from .cvss import cvss_exploitability
 from .policy import RiskCell, RiskPolicy
 
 if TYPE_CHECKING:
@@ -178,6 +181,8 @@ class Assessment:
             "decision_key": d.key if d else "",
             "justification": d.decision.justification if d else "",
             "hazard_ids": list(d.decision.hazard_ids) if d else [],
+            "hazardous_situation_ids": list(d.decision.hazardous_situation_ids) if d else [],
+            "harm_ids": list(d.decision.harm_ids) if d else [],
         }
 
 
@@ -444,8 +449,18 @@ def _post(score: Score, reduction: int, counted: list[str], scale: str,
     return Score(scale, rank, ctx.level(scale, rank), factors)
 
 
-def _assess_one(finding: Finding, ctx: _Context) -> Assessment:
+def _from_cvss(derived: Score, vector: str, ctx: _Context) -> Score:
+    rank, why = cvss_exploitability(vector)
+    factors = (Factor("CVSS", f"rank {rank}", why + "; replaces the derived level "
+                      f"{derived.level} (rank {derived.rank})"),)
+    return Score("exploitability", rank, ctx.level("exploitability", rank), factors)
+
+
+def _assess_one(finding: Finding, ctx: _Context,
+                decision: ResolvedDecision | None = None) -> Assessment:
     exploitability, vector = _exploitability(finding, ctx)
+    if decision is not None and decision.decision.cvss:
+        exploitability = _from_cvss(exploitability, decision.decision.cvss, ctx)
     dimension, impact, multi = _impact(finding, ctx)
     risk = ctx.policy.risk(exploitability.level, impact.level, dimension)
     counted = [a.control for a in finding.applied_controls if a.status in _COUNTED]
@@ -464,6 +479,7 @@ def _assess_one(finding: Finding, ctx: _Context) -> Assessment:
         suggested_controls=tuple(suggested), exploitability_post=exp_post,
         impact_post=imp_post, residual=residual, attack_vector=vector,
         multi_patient=multi, safety_transfer=dimension == "safety" and impact.rank >= 3,
+        decision=decision,
     )
 
 
@@ -476,14 +492,8 @@ def assess(analysis: Analysis, policy: RiskPolicy | None = None,
     """
     policy = policy or RiskPolicy.load()
     ctx = _Context(analysis, policy)
-    assessments = [_assess_one(f, ctx) for f in analysis.findings]
-    if decisions is not None:
-        resolved = decisions.resolve(a.id for a in assessments)
-        assessments = [_with_decision(a, resolved.get(a.id)) for a in assessments]
+    resolved = decisions.resolve(f.id for f in analysis.findings) if decisions else {}
+    assessments = [_assess_one(f, ctx, resolved.get(f.id)) for f in analysis.findings]
     assessments.sort(key=lambda a: (-a.residual.rank, -a.risk.rank, -a.impact.rank,
                                     -a.exploitability.rank, a.id))
     return RiskRegister(analysis, policy, assessments, decisions)
-
-
-def _with_decision(a: Assessment, decision: ResolvedDecision | None) -> Assessment:
-    return a if decision is None else replace(a, decision=decision)
