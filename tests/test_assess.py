@@ -226,3 +226,47 @@ def test_gate_reports_bad_decisions_file_with_exit_2(run_cli, tmp_path: Path,
     done = run_cli("gate", reference_model_path, "--decisions", path)
     assert done.returncode == 2
     assert f"{path}:4" in done.stderr and "did you mean 'accepted'" in done.stderr
+
+
+def test_reference_model_puts_reachable_therapy_and_alarm_risks_on_top(
+    reference_model_path: Path, policy: RiskPolicy
+) -> None:
+    model = mt.load_model(reference_model_path)
+    register = assess(mt.analyze(model), policy)
+    top_level = max(lv.rank for lv in policy.levels("risk"))
+    critical = {c.id for c in model.components
+                if {"alarming", "therapy_delivery"} & {f.value for f in c.functions}}
+    position = {a.id: i for i, a in enumerate(register)}
+    selected = [a for a in register if a.finding.element_id in critical
+                and a.goal in ("integrity", "availability")
+                and a.attack_vector in ("internet", "proximity")]
+    assert len(selected) >= 10
+    first_business = min(position[a.id] for a in register if a.dimension == "business")
+    for a in selected:
+        assert a.dimension == "safety"
+        assert a.risk.rank == top_level, a.id  # before controls: the top of the matrix
+        if not a.counted_controls:
+            assert a.residual.rank == top_level and position[a.id] < first_business, a.id
+        else:  # controls the model applies lower them, and only them
+            assert a.residual.rank <= a.risk.rank
+    # PHI disclosure is a privacy impact, never patient harm
+    phi = {d.id for d in model.data_assets if d.kind.value == "phi"}
+    disclosures = [a for a in register if a.goal == "confidentiality"
+                   and any(d.id in phi for d in _data_of(model, a.finding.element_id))]
+    assert disclosures
+    assert {a.dimension for a in disclosures} == {"privacy"}
+    # every number can be traced to its factors in the output
+    for record in register.to_records():
+        assert record["exploitability_factors"] and record["impact_factors"]
+
+
+def _data_of(model: mt.Model, element_id: str) -> list:
+    assets = {d.id: d for d in model.data_assets}
+    element = model.element(element_id)
+    if isinstance(element, mt.model.Flow):
+        ids = element.data
+    elif isinstance(element, mt.model.Component):
+        ids = [*element.stores, *element.processes]
+    else:
+        ids = []
+    return [assets[i] for i in ids]
