@@ -138,3 +138,27 @@ def test_schema_command_writes_valid_json_schema(run_cli, tmp_path: Path) -> Non
     assert "insulin_pump" in schema["$defs"]["Component"]["properties"]["type"]["enum"]
     printed = run_cli("schema")
     assert json.loads(printed.stdout) == schema
+
+
+def test_analyze_writes_the_rated_register_with_a_replacement_policy(
+    run_cli, tmp_path: Path
+) -> None:
+    from medthreat.risk import default_policy_path
+
+    policy = tmp_path / "policy.yaml"
+    text = default_policy_path().read_text()
+    assert "id: medthreat-default" in text
+    policy.write_text(text.replace("id: medthreat-default", "id: acme-policy", 1))
+    out = tmp_path / "out"
+    done = run_cli("analyze", MODEL, "--out", out, "--policy", policy)
+    assert done.returncode == 0, done.stderr
+    register = json.loads((out / "register.json").read_text())
+    assert register["policy"]["id"] == "acme-policy"
+    rows = register["register"]
+    assert {r["id"] for r in rows} == {
+        f["id"] for f in json.loads((out / "findings.json").read_text())["findings"]}
+    assert "## Risk (policy acme-policy" in (out / "summary.md").read_text()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("rationale:", "rationales:", 1))
+    failed = run_cli("analyze", MODEL, "--out", out, "--policy", broken)
+    assert failed.returncode == 2 and str(broken) in failed.stderr
