@@ -50,6 +50,16 @@ _LETTERS = {
 
 _ORDER = {s: i for i, s in enumerate(Stride)}
 
+#: Protection goals a STRIDE category breaks (accountability counts as integrity here).
+_STRIDE_GOALS: dict[Stride, tuple[str, ...]] = {
+    Stride.spoofing: ("integrity",),
+    Stride.tampering: ("integrity",),
+    Stride.repudiation: ("integrity",),
+    Stride.information_disclosure: ("confidentiality",),
+    Stride.denial_of_service: ("availability",),
+    Stride.elevation_of_privilege: ("confidentiality", "integrity", "availability"),
+}
+
 #: STRIDE per element: which categories apply to which element kind.
 STRIDE_PER_ELEMENT: dict[ElementKind, tuple[Stride, ...]] = {
     ElementKind.external_entity: (Stride.spoofing, Stride.repudiation),
@@ -210,6 +220,22 @@ class Threat(_Entry):
         "none", description="Privileges the attacker needs on the element beforehand.")
     user_interaction: bool = Field(
         False, description="Whether a user must act (open a file, accept a pairing) first.")
+    goals: list[Literal["confidentiality", "integrity", "availability"]] = Field(
+        default_factory=list, description="Protection goals it breaks; default from STRIDE.")
+    ai_category: str = Field("", description="AI threat class, e.g. poisoning, evasion, "
+                             "privacy, abuse (NIST AI 100-2 terms), when it is an AI threat.")
+    privacy_category: Literal[
+        "", "linking", "identifying", "non_repudiation", "detecting", "data_disclosure",
+        "unawareness", "non_compliance"] = Field(
+        "", description="LINDDUN privacy threat category, when it is a privacy threat.")
+    clinical_impact: str = Field("", description="What can happen to a patient, in words.")
+
+    @property
+    def protection_goals(self) -> tuple[str, ...]:
+        """Goals it breaks: the declared ones, or those STRIDE implies."""
+        if self.goals:
+            return tuple(self.goals)
+        return _STRIDE_GOALS[self.stride]
 
     @field_validator("references")
     @classmethod
@@ -239,6 +265,9 @@ class Control(_Entry):
     description: str = Field(min_length=1)
     references: list[str] = Field(default_factory=list)
     effect: ControlEffect = Field(default_factory=ControlEffect)
+    verification: str = Field("", description="How the control is verified, e.g. penetration "
+                              "test, fuzz test, code review, configuration audit, document "
+                              "review.")
 
     @field_validator("references")
     @classmethod
