@@ -270,3 +270,19 @@ def _data_of(model: mt.Model, element_id: str) -> list:
     else:
         ids = []
     return [assets[i] for i in ids]
+
+
+def test_many_patients_records_follow_the_type_attribute(policy: RiskPolicy) -> None:
+    m = pump_system()
+    m.component("interface_engine", "Engine", boundary="cloud", id="ehr",
+                processes=["history"])
+    m.flow("api", "ehr", "https", data=["history"], id="api-ehr")
+    found = [a for a in register_of(m, policy)
+             if a.finding.element_id == "ehr" and a.dimension == "privacy"]
+    assert found
+    for a in found:  # interface_engine is multi_patient by type: identifiable high (4) + 1
+        assert a.impact.rank == 5 and a.impact.factors[-1].name == "many patients' records"
+    m.components[-1].attributes["multi_patient"] = False  # the model says otherwise
+    for a in register_of(m, policy):
+        if a.finding.element_id == "ehr" and a.dimension == "privacy":
+            assert a.impact.rank == 4

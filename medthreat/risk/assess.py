@@ -407,8 +407,9 @@ def _impact(finding: Finding, ctx: _Context) -> tuple[str, Score, bool]:
                 rank, why = 1, "anonymized data only"
             factors = [Factor("personal data", f"rank {rank}", why)]
             c = ctx.components.get(subject.id)
-            many = c is not None and (ctx.catalog.component_types[c.type].element == "data_store"
-                                      or bool(c.attributes.get("multi_patient", False)))
+            ctype = ctx.catalog.component_types[c.type] if c is not None else None
+            many = ctype is not None and (ctype.element == "data_store" or bool(
+                c.attributes.get("multi_patient", ctype.attributes.get("multi_patient", False))))
             if many and rank > 1:
                 rank = _clamp(rank + 1)
                 factors.append(Factor("many patients' records", "+1", "a store of many "
