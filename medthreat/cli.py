@@ -89,6 +89,34 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from .coverage import coverage
+    from .model import load_model
+
+    catalog = _catalog(args)
+    result = coverage(load_model(args.model, catalog), catalog)
+    sys.stdout.write(result.to_text())
+    if args.out:
+        suffix = args.out.suffix.lower()
+        if suffix not in (".md", ".json"):
+            raise MedthreatError(f"{args.out}: --out should end in .md or .json")
+        atomic_write(args.out, result.to_json() if suffix == ".json" else result.to_markdown())
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _cmd_catalog_doc(args: argparse.Namespace) -> int:
+    from .catalog.doc import catalog_markdown
+
+    text = catalog_markdown(_catalog(args))
+    if args.out:
+        atomic_write(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _cmd_catalog_list(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     sections = [args.section] if args.section else list(SECTIONS_HELP)
@@ -171,7 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  "a justified decision, orphaned or unjustified decisions"))
     p.set_defaults(func=_cmd_gate)
 
-    cat = sub.add_parser("catalog", help="list, show or check catalog entries")
+    p = with_catalog(sub.add_parser("coverage", help="regulatory coverage: which framework "
+                                    "requirements the model's controls and documents satisfy"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="also write the matrix as Markdown (.md) or JSON (.json)")
+    p.set_defaults(func=_cmd_coverage)
+
+    cat = sub.add_parser("catalog", help="list, show, check or document catalog entries")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     p = with_catalog(cat_sub.add_parser("list", help="list entries"))
     p.add_argument("--section", choices=list(SECTIONS_HELP), help="only this section")
@@ -181,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_catalog_show)
     p = with_catalog(cat_sub.add_parser("check", help="load and check the catalog"))
     p.set_defaults(func=_cmd_catalog_check)
+    p = with_catalog(cat_sub.add_parser("doc", help="Markdown overview: STRIDE x element-kind "
+                                        "coverage and counts (docs/catalog.md)"))
+    p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_catalog_doc)
 
     p = with_catalog(sub.add_parser("schema", help="JSON Schema of model files"))
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")

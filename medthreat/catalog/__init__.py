@@ -30,12 +30,16 @@ from ._entries import (
     Control,
     ControlEffect,
     ControlKind,
+    DocumentKind,
     ElementKind,
     FdaCategory,
+    Framework,
     Protocol,
     Range,
+    Requirement,
     Stride,
     Threat,
+    reference_covers,
 )
 
 __all__ = [
@@ -48,13 +52,17 @@ __all__ = [
     "Control",
     "ControlEffect",
     "ControlKind",
+    "DocumentKind",
     "ElementKind",
     "FdaCategory",
+    "Framework",
     "Protocol",
     "Range",
+    "Requirement",
     "Stride",
     "Threat",
     "default_catalog",
+    "reference_covers",
     "shipped_catalog_dir",
 ]
 
@@ -95,6 +103,7 @@ class Catalog:
     protocols: dict[str, Protocol] = field(default_factory=dict)
     threats: dict[str, Threat] = field(default_factory=dict)
     controls: dict[str, Control] = field(default_factory=dict)
+    frameworks: dict[str, Framework] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict, repr=False)
     conditions: dict[str, Node] = field(default_factory=dict, repr=False)
@@ -228,6 +237,7 @@ class Catalog:
                     problems.append(self._problem("component_types", ctype.id, ("attributes",
                                     name), f"attribute {name!r} expects a {spec.type} value, "
                                     f"got {value!r}"))
+        problems += self._check_frameworks()
         vocabulary = build_vocabulary(self)
         baseline: dict[tuple[ElementKind, Stride], str] = {}
         for threat in self.threats.values():
@@ -240,6 +250,34 @@ class Catalog:
                                     f"for {kind.value} / {category.value}; STRIDE per element "
                                     "needs one (baseline: true, no condition) for each pair"))
         return problems
+
+    def _check_frameworks(self) -> list[Problem]:
+        problems: list[Problem] = []
+        first: dict[str, str] = {}
+        for framework in self.frameworks.values():
+            for i, req in enumerate(framework.requirements):
+                where = ("requirements", i)
+                messages: list[tuple[tuple[str | int, ...], str]] = []
+                if req.id in first:
+                    messages.append((("id",), f"duplicate requirement id (first in framework "
+                                     f"{first[req.id]!r}); requirement ids are unique across "
+                                     "frameworks"))
+                first.setdefault(req.id, framework.id)
+                for j, control in enumerate(req.controls):
+                    if control not in self.controls:
+                        messages.append((("controls", j), f"unknown control {control!r}"
+                                         f"{_hint(control, self.controls)}"))
+                if not (req.references or req.fda_categories or req.controls or req.documents):
+                    messages.append(((), "nothing can satisfy it; give references, "
+                                     "fda_categories, controls or documents"))
+                problems += [self._problem("frameworks", framework.id, (*where, *sub),
+                                           f"requirement {req.id}: {message}")
+                             for sub, message in messages]
+        return problems
+
+    def requirements(self) -> dict[str, tuple[Framework, Requirement]]:
+        """Every framework requirement by id, with its framework, in catalog order."""
+        return {req.id: (fw, req) for fw in self.frameworks.values() for req in fw.requirements}
 
     def _check_threat(self, threat: Threat, vocabulary: Any,
                       baseline: dict[tuple[ElementKind, Stride], str]) -> list[Problem]:
@@ -282,12 +320,13 @@ class Catalog:
     # -- lookups -----------------------------------------------------------------------------
 
     def get(self, entry_id: str) -> Any:
-        """The entry with this id in any section, or None."""
+        """The entry with this id in any section (or a framework requirement), or None."""
         for section in SECTIONS:
             entry = getattr(self, section).get(entry_id)
             if entry is not None:
                 return entry
-        return None
+        found = self.requirements().get(entry_id)
+        return found[1] if found else None
 
     def counts(self) -> dict[str, int]:
         """Number of entries per section."""

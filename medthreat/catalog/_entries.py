@@ -124,7 +124,7 @@ FRAMEWORKS = frozenset(
     {
         "CWE", "CAPEC", "ATLAS", "EMB3D", "OWASP-ML", "OWASP-LLM", "OWASP-AGENTIC",
         "NIST-AI-100-2", "LINDDUN", "IEC81001-5-1", "IEC62443-4-2", "ISO14971", "NIST-800-53",
-        "GDPR", "CRA", "AI-ACT", "MDR", "FDA", "HIPAA", "ENISA", "RED",
+        "GDPR", "CRA", "AI-ACT", "MDR", "FDA", "HIPAA", "ENISA", "RED", "MDCG",
     }
 )
 _REFERENCE = re.compile(r"^([A-Z][A-Z0-9-]*)(?::[^:\s]+){1,2}$")
@@ -275,10 +275,90 @@ class Control(_Entry):
         return [check_reference(v) for v in values]
 
 
+class DocumentKind(StrEnum):
+    """Kinds of security documentation a requirement can be satisfied by."""
+
+    threat_model = "threat_model"
+    risk_assessment = "risk_assessment"
+    risk_register = "risk_register"
+    traceability = "traceability"
+    architecture_views = "architecture_views"
+    sbom = "sbom"
+    vulnerability_assessment = "vulnerability_assessment"
+    security_testing = "security_testing"
+    labeling = "labeling"
+    security_plan = "security_plan"
+    incident_response_plan = "incident_response_plan"
+    data_governance = "data_governance"
+
+
+#: Model content a requirement's documents depend on (see ``Requirement.model_elements``).
+ModelElement = Literal[
+    "processes", "data_stores", "external_entities", "data_flows", "trust_boundaries",
+    "protocols", "interfaces", "data_classification", "applied_controls", "clinical_functions",
+]
+
+RequirementId = Annotated[str, StringConstraints(
+    pattern=r"^[A-Z][A-Za-z0-9-]*:[A-Za-z0-9][A-Za-z0-9.()_-]*$", max_length=80)]
+
+
+class Requirement(_Entry):
+    """One requirement of a framework and what satisfies it.
+
+    A requirement is met by applied controls that cite one of ``references`` (or a sub-clause of
+    one: ``IEC81001-5-1:5.4`` is met by a control citing ``IEC81001-5-1:5.4.2``), that belong to
+    one of ``fda_categories`` or that are listed in ``controls``; or by a document of one of
+    ``documents``. A requirement with none of these is documentation-free and cannot be tracked.
+    """
+
+    id: RequirementId
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    references: list[str] = Field(default_factory=list)
+    fda_categories: list[FdaCategory] = Field(default_factory=list)
+    controls: list[ControlId] = Field(default_factory=list)
+    documents: list[DocumentKind] = Field(default_factory=list)
+    model_elements: list[ModelElement] = Field(
+        default_factory=list, description="What the model must contain for the documents to "
+        "satisfy the requirement, e.g. trust_boundaries for a threat model's boundaries.")
+
+    @field_validator("references")
+    @classmethod
+    def _references(cls, values: list[str]) -> list[str]:
+        return [check_reference(v) for v in values]
+
+    def matches(self, control: Control) -> bool:
+        """Whether a catalog control serves this requirement."""
+        if control.id in self.controls or control.fda_category in self.fda_categories:
+            return True
+        return any(reference_covers(q, r) for q in self.references for r in control.references)
+
+
+def reference_covers(wanted: str, cited: str) -> bool:
+    """Whether the reference ``cited`` is ``wanted`` or one of its sub-clauses.
+
+    ``GDPR:Art.32`` covers ``GDPR:Art.32`` and ``GDPR:Art.32(1)``, not ``GDPR:Art.3``.
+    """
+    if cited == wanted:
+        return True
+    return cited.startswith(wanted) and cited[len(wanted)] in ".(-"
+
+
+class Framework(_Entry):
+    """A regulation, standard or guidance with the requirements a coverage matrix lists."""
+
+    id: CatalogId
+    name: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    requirements: list[Requirement] = Field(min_length=1)
+
+
 SECTIONS: dict[str, type[_Entry]] = {
     "attributes": AttributeDef,
     "component_types": ComponentType,
     "protocols": Protocol,
     "threats": Threat,
     "controls": Control,
+    "frameworks": Framework,
 }
