@@ -38,18 +38,28 @@ def register_of(model: mt.Model, policy: RiskPolicy, decisions: Decisions | None
 
 def test_hand_checked_scores(policy: RiskPolicy) -> None:
     register = register_of(pump_system(), policy)
-    # Debug port of the pump: the pump sits in the untrusted home network (adjacent, base 4 =
-    # high); tampering breaks the integrity of therapy delivery (ISO 14971 catastrophic, 5).
+    # Unsigned firmware accepted by the pump: the pump sits in the untrusted home network
+    # (adjacent, base 4 = high); tampering breaks the integrity of therapy delivery (ISO 14971
+    # catastrophic, 5).
+    firmware = register.get("MT-DEV-003@pump")
+    assert firmware is not None
+    assert (firmware.attack_vector, firmware.exploitability.rank,
+            firmware.exploitability.level) == ("adjacent", 4, "high")
+    assert (firmware.dimension, firmware.impact.level) == ("safety", "catastrophic")
+    assert (firmware.risk.level.id, firmware.risk.acceptability.value,
+            firmware.risk.controlled) == ("very_high", "unacceptable", False)
+    assert firmware.safety_transfer and not firmware.multi_patient
+    assert [f.name for f in firmware.exploitability.factors] == ["attack vector"]
+    assert "'pump' performs therapy delivery" in firmware.impact.factors[0].reason
+    # The debug port needs physical access whatever the network reach (base 1 = very low):
+    # catastrophic harm at very low exploitability is a "review" cell.
     debug = register.get("MT-DEV-001@pump")
     assert debug is not None
-    assert (debug.attack_vector, debug.exploitability.rank, debug.exploitability.level) == (
-        "adjacent", 4, "high")
-    assert (debug.dimension, debug.impact.level) == ("safety", "catastrophic")
-    assert (debug.risk.level.id, debug.risk.acceptability.value, debug.risk.controlled) == (
-        "very_high", "unacceptable", False)
-    assert debug.safety_transfer and not debug.multi_patient
-    assert [f.name for f in debug.exploitability.factors] == ["attack vector"]
-    assert "'pump' performs therapy delivery" in debug.impact.factors[0].reason
+    assert (debug.attack_vector, debug.exploitability.level) == ("physical", "very_low")
+    assert "needs physical access although the element is reachable at adjacent" in \
+        debug.exploitability.factors[0].reason
+    cell = policy.risk("very_low", "catastrophic")
+    assert (debug.risk.level.id, debug.risk.acceptability) == (cell.level.id, cell.acceptability)
     # The HTTPS sync: internet channel (5), token-authenticated and encrypted (-1) = high;
     # tampering with it touches no clinical function: business impact moderate (3).
     sync = register.get("MT-FLOW-015@app-api")
@@ -60,7 +70,7 @@ def test_hand_checked_scores(policy: RiskPolicy) -> None:
     cell = policy.risk("high", "moderate", "business")
     assert (sync.risk.level.id, sync.risk.acceptability) == (cell.level.id, cell.acceptability)
     # every number explains itself
-    text = "\n".join(debug.explain())
+    text = "\n".join(firmware.explain())
     assert "attack vector (base 4)" in text and "= catastrophic (rank 5)" in text
     assert "cell exploitability high (rank 4) x severity catastrophic (rank 5)" in text
 
@@ -103,7 +113,10 @@ def test_verified_control_lowers_exactly_the_findings_it_addresses(policy: RiskP
                != (before[i].exploitability_post.rank, before[i].residual.level.id)}
     addressed = {a.id for a in after.values() if "CTL-DEBUG-LOCK" in a.finding.threat.controls
                  and a.finding.element_id == "pump"}
-    assert changed == addressed and changed
+    # a finding already at the lowest exploitability cannot drop further; all others do
+    lowerable = {i for i in addressed if before[i].exploitability.rank > 1}
+    assert changed == lowerable and changed
+    assert all(after[i].counted_controls == ("CTL-DEBUG-LOCK",) for i in addressed)
     for i in changed:
         a = after[i]
         assert a.counted_controls == ("CTL-DEBUG-LOCK",)
@@ -244,8 +257,11 @@ def test_reference_model_puts_reachable_therapy_and_alarm_risks_on_top(
     first_business = min(position[a.id] for a in register if a.dimension == "business")
     for a in selected:
         assert a.dimension == "safety"
-        assert a.risk.rank == top_level, a.id  # before controls: the top of the matrix
-        if not a.counted_controls:
+        # before controls: internet reach is the top of the matrix, radio reach one below
+        expected = top_level if a.attack_vector == "internet" else top_level - 1
+        assert a.risk.rank >= expected, a.id
+        assert a.risk.acceptability.value == "unacceptable", a.id
+        if not a.counted_controls and a.attack_vector == "internet":
             assert a.residual.rank == top_level and position[a.id] < first_business, a.id
         else:  # controls the model applies lower them, and only them
             assert a.residual.rank <= a.risk.rank

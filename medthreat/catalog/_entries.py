@@ -220,6 +220,10 @@ class Threat(_Entry):
         "none", description="Privileges the attacker needs on the element beforehand.")
     user_interaction: bool = Field(
         False, description="Whether a user must act (open a file, accept a pairing) first.")
+    attack_vector: Literal["internet", "adjacent", "proximity", "local", "physical"] | None = (
+        Field(None, description="The least demanding access the attack itself needs, when it "
+              "needs more than reaching the element (a debug port needs physical access, a "
+              "pairing attack radio range)."))
     goals: list[Literal["confidentiality", "integrity", "availability"]] = Field(
         default_factory=list, description="Protection goals it breaks; default from STRIDE.")
     ai_category: str = Field("", description="AI threat class, e.g. poisoning, evasion, "

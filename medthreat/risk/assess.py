@@ -311,6 +311,12 @@ def _exploitability(finding: Finding, ctx: _Context) -> tuple[Score, str]:
                    f"{exp.boundaries_crossed} trust boundar"
                    f"{'y' if exp.boundaries_crossed == 1 else 'ies'}")
             protected = exp.authenticated and exp.encrypted
+    if threat.attack_vector is not None:
+        needed = AttackVector(threat.attack_vector)
+        if needed.rank > vector.rank:
+            why = (f"the attack needs {needed.value} access although the element is reachable "
+                   f"at {vector.value} ({why})")
+            vector = needed
     rank = VECTOR_BASE[vector]
     factors.append(Factor("attack vector", f"base {rank}", f"{vector.value}: {why}"))
     if _PRIVILEGES[threat.privileges]:
