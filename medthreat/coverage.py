@@ -238,9 +238,11 @@ def _row(framework: str, req: Requirement, serving: list[Control], applied: dict
             candidates = sorted((c for c in serving if c.id not in applied),
                                 key=lambda c: (not _cites(req, c), c.id))
             suggested = tuple(c.id for c in candidates[:_SUGGESTIONS])
-        unproduced = [d.value for d in req.documents if d not in documents]
-        if unproduced:
-            missing.append("document not produced by medthreat: " + ", ".join(unproduced))
+        unavailable = [d for d in req.documents if d not in documents]
+        if unavailable:
+            external = all(d not in PRODUCED_DOCUMENTS for d in unavailable)
+            missing.append("document not available: " + ", ".join(d.value for d in unavailable)
+                           + (" (provide it; medthreat does not generate it)" if external else ""))
         if absent and any(d in documents for d in req.documents):
             missing.append("model has no " + ", ".join(e.replace("_", " ") for e in absent))
     return RequirementCoverage(

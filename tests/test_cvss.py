@@ -61,11 +61,11 @@ def test_a_decision_cvss_vector_replaces_the_derived_exploitability() -> None:
     m.component("insulin_pump", "Pump", boundary=home, id="pump",
                 functions=["therapy_delivery"])
     analysis = mt.analyze(m)
-    plain = assess(analysis).get("MT-DEV-001@pump")
+    plain = assess(analysis).get("MT-DEV-003@pump")
     assert plain is not None and plain.exploitability.level == "high"
-    decisions = Decisions(decisions={"MT-DEV-001@pump": Decision(
+    decisions = Decisions(decisions={"MT-DEV-003@pump": Decision(
         status="open", cvss="CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:N/I:H/A:H")})
-    scored = assess(analysis, decisions=decisions).get("MT-DEV-001@pump")
+    scored = assess(analysis, decisions=decisions).get("MT-DEV-003@pump")
     assert scored is not None
     assert (scored.exploitability.rank, scored.exploitability.level) == (1, "very_low")
     assert scored.exploitability.factors[0].name == "CVSS"
