@@ -71,3 +71,9 @@ def test_every_threat_states_its_clinical_impact_and_goals() -> None:
         assert threat.protection_goals, threat.id
     for control in catalog.controls.values():
         assert control.verification.strip(), f"{control.id} lacks verification"
+
+
+def test_every_control_names_its_iec_81001_5_1_clause_and_nist_control() -> None:
+    for control in mt.Catalog.load().controls.values():
+        prefixes = {r.split(":", 1)[0] for r in control.references}
+        assert {"IEC81001-5-1", "NIST-800-53"} <= prefixes, control.id
