@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice, pairwise
@@ -86,14 +86,16 @@ def flow_graph(model: Model) -> nx.DiGraph:
     return graph
 
 
-def reachable(graph: nx.DiGraph, sources: Iterable[str]) -> set[str]:
+def reachable(graph: nx.DiGraph | Mapping[str, Iterable[str]], sources: Iterable[str]
+              ) -> set[str]:
     """Nodes on a directed path from any of ``sources`` (sources included).
 
-    One multi-source breadth-first search: O(V + E).
+    ``graph`` is a networkx digraph or a mapping node -> successors. One multi-source
+    breadth-first search: O(V + E).
     """
-    seen = {s for s in sources if s in graph}
+    succ = graph.succ if isinstance(graph, nx.DiGraph) else graph
+    seen = {s for s in sources if s in succ}
     frontier = list(seen)
-    succ = graph.succ
     while frontier:
         nxt = []
         for node in frontier:
@@ -425,21 +427,6 @@ def _path_facts(net: _Net, path: list[str] | tuple[str, ...]
     return tuple(flows), crossed, authenticated, encrypted
 
 
-def _reach(succ: dict[str, dict[str, _Hop]], sources: Iterable[str]) -> set[str]:
-    """Nodes on a directed path from any of ``sources`` (as :func:`reachable`)."""
-    seen = {s for s in sources if s in succ}
-    frontier = list(seen)
-    while frontier:
-        nxt = []
-        for node in frontier:
-            for other in succ[node]:
-                if other not in seen:
-                    seen.add(other)
-                    nxt.append(other)
-        frontier = nxt
-    return seen
-
-
 #: element id -> its (vector, reason) pairs as an entry point, by vector rank.
 EntryPoints = dict[str, tuple[tuple[AttackVector, str], ...]]
 
@@ -617,7 +604,7 @@ def exposure(model: Model, catalog: Catalog | None = None, *,
         for vector in dict.fromkeys(v for v, _ in pairs):
             sources[vector].append(node)
     for vector in _VECTORS:
-        for node in _reach(net.succ, sources[vector]):
+        for node in reachable(net.succ, sources[vector]):
             reach_by[node].append(vector)
     # Best paths form a tree (pred); walk it from the entries outwards so that each node
     # extends its predecessor's facts by one hop.
@@ -963,7 +950,7 @@ def update_paths(model: Model, catalog: Catalog | None = None) -> list[UpdatePat
             back[v][u] = hop
     origins = []
     for stage in sorted(stages):
-        upstream = _reach(back, [stage]) - _reach(net.succ, [stage])
+        upstream = reachable(back, [stage]) - reachable(net.succ, [stage])
         if not upstream & stages:
             origins.append(stage)
     unsigned = {u: {v: h for v, h in out.items() if v not in signers}
@@ -971,7 +958,7 @@ def update_paths(model: Model, catalog: Catalog | None = None) -> list[UpdatePat
     result: list[UpdatePath] = []
     for origin in origins:
         parent = _bfs_tree(net.succ, origin)
-        free = set() if origin in signers else _reach(unsigned, [origin])
+        free = set() if origin in signers else reachable(unsigned, [origin])
         for device in sorted(devices & parent.keys() - {origin}):
             path = [device]
             while (step := parent[path[-1]]) is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 from .._yaml import atomic_write, dump_json
 from ..engine import Analysis
 from ..risk import RiskRegister
-from ._text import spreadsheet_text
+from ._text import cell_text, csv_text
 
 FORMAT = "medthreat-findings/1"
 
@@ -41,22 +39,13 @@ def findings_json(analysis: Analysis) -> str:
 
 def findings_csv(analysis: Analysis) -> str:
     """One row per finding; list cells joined with ``; ``; formula-like text defused."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for record in analysis.to_records():
-        row = []
-        for column in CSV_COLUMNS:
-            value = record[column]
-            if column == "applied_controls":
-                value = "; ".join(f"{a['control']} ({a['status']})" for a in value)
-            elif isinstance(value, list):
-                value = "; ".join(value)
-            elif isinstance(value, bool):
-                value = "true" if value else "false"
-            row.append(spreadsheet_text(str(value)))
-        writer.writerow(row)
-    return buffer.getvalue()
+
+    def cell(column: str, value: Any) -> str:
+        if column == "applied_controls":
+            return "; ".join(f"{a['control']} ({a['status']})" for a in value)
+        return cell_text(value)
+
+    return csv_text(analysis.to_records(), CSV_COLUMNS, cell)
 
 
 def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],

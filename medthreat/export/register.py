@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from typing import Any
 
 from .._yaml import dump_json
 from ..risk import RiskRegister
+from ._text import csv_text
 from ._text import markdown_cell as cell
-from ._text import spreadsheet_text
 
 FORMAT = "medthreat-register/1"
 
@@ -40,22 +38,7 @@ def register_json(register: RiskRegister) -> str:
 
 def register_csv(register: RiskRegister) -> str:
     """One row per finding in register order; list cells joined with ``; ``."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for record in register.to_records():
-        row = []
-        for column in CSV_COLUMNS:
-            value = record[column]
-            if isinstance(value, list):
-                value = "; ".join(value)
-            elif isinstance(value, bool):
-                value = "true" if value else "false"
-            elif value is None:
-                value = ""
-            row.append(spreadsheet_text(str(value)))
-        writer.writerow(row)
-    return buffer.getvalue()
+    return csv_text(register.to_records(), CSV_COLUMNS)
 
 
 def risk_markdown(register: RiskRegister, top: int = 15) -> str:
