@@ -1,7 +1,7 @@
 """The ``medthreat`` command. Thin: it parses arguments and calls the library.
 
-Exit codes: 0 success, 2 bad input (the message names file, line and entry), 1 is kept for the
-risk gate.
+Exit codes: 0 success, 1 the risk gate failed (``medthreat gate``), 2 bad input (the message
+names file, line and entry).
 """
 
 from __future__ import annotations
