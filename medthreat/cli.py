@@ -89,6 +89,33 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export.otm import write_otm
+    from .export.threatdragon import write_threatdragon
+
+    result, register, _ = _assessed(args)
+    writer = {"otm": write_otm, "threatdragon": write_threatdragon}[args.format]
+    writer(result, args.out, register)
+    print(f"wrote {args.out} ({args.format}, {len(result.findings)} findings)")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .interop import import_otm, import_threagile, import_threatdragon
+    from .model import save_model, validate_model
+
+    reader = {"otm": import_otm, "threatdragon": import_threatdragon,
+              "threagile": import_threagile}[args.format]
+    model, notes = reader(args.input)
+    validate_model(model, _catalog(args))
+    save_model(model, args.out)
+    for note in notes:
+        print(f"medthreat import: note: {note}", file=sys.stderr)
+    print(f"wrote {args.out}: {len(model.components)} components, {len(model.actors)} actors, "
+          f"{len(model.flows)} flows ({len(notes)} note(s) on what was not mapped)")
+    return EXIT_OK
+
+
 def _cmd_coverage(args: argparse.Namespace) -> int:
     from .coverage import coverage
     from .model import load_model
@@ -198,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_risk(sub.add_parser("gate", help="exit 1 on unacceptable residual risk without "
                                  "a justified decision, orphaned or unjustified decisions"))
     p.set_defaults(func=_cmd_gate)
+
+    p = with_risk(sub.add_parser("export", help="write the model and its rated findings in "
+                                 "another tool's format"))
+    p.add_argument("--format", required=True, choices=["otm", "threatdragon"])
+    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.set_defaults(func=_cmd_export)
+
+    p = with_catalog(sub.add_parser("import", help="turn another tool's model into a "
+                                    "medthreat model file"))
+    p.add_argument("format", choices=["otm", "threatdragon", "threagile"])
+    p.add_argument("input", type=Path, help="OTM (.json/.yaml), Threat Dragon v2 (.json) or "
+                   "Threagile (.yaml) file")
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL",
+                   help="medthreat model file to write (.yaml or .json)")
+    p.set_defaults(func=_cmd_import)
 
     p = with_catalog(sub.add_parser("coverage", help="regulatory coverage: which framework "
                                     "requirements the model's controls and documents satisfy"))

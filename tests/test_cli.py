@@ -162,3 +162,28 @@ def test_analyze_writes_the_rated_register_with_a_replacement_policy(
     broken.write_text(text.replace("rationale:", "rationales:", 1))
     failed = run_cli("analyze", MODEL, "--out", out, "--policy", broken)
     assert failed.returncode == 2 and str(broken) in failed.stderr
+
+
+def test_export_and_import_commands(run_cli, tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    interop = Path(__file__).parent / "data" / "interop"
+    for fmt, schema_name in (("otm", "otm-0.2.0.schema.json"),
+                             ("threatdragon", "threat-dragon-v2.schema.json")):
+        out = tmp_path / f"model.{fmt}.json"
+        done = run_cli("export", MODEL, "--format", fmt, "--out", out)
+        assert done.returncode == 0, done.stderr
+        schema = json.loads((interop / schema_name).read_text())
+        jsonschema.validate(json.loads(out.read_text()), schema)
+    model = tmp_path / "from-threagile.yaml"
+    done = run_cli("import", "threagile", interop / "threagile-example.yaml", "--out", model)
+    assert done.returncode == 0, done.stderr
+    assert "note:" in done.stderr
+    assert run_cli("validate", model).returncode == 0
+    back = tmp_path / "back.yaml"
+    done = run_cli("import", "otm", tmp_path / "model.otm.json", "--out", back)
+    assert done.returncode == 0, done.stderr
+    assert run_cli("analyze", back, "--out", tmp_path / "out").returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\"version\": 2}")
+    failed = run_cli("import", "threatdragon", bad, "--out", tmp_path / "x.yaml")
+    assert failed.returncode == 2 and str(bad) in failed.stderr
