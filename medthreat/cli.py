@@ -116,6 +116,37 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_register_import(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .engine import analyze
+    from .export.excel import import_register
+    from .lifecycle import Decisions, load_decisions, save_decisions
+    from .model import load_model
+
+    target: Path = args.decisions
+    base = load_decisions(target) if target.exists() else Decisions()
+    finding_ids = None
+    if args.model is not None:
+        catalog = _catalog(args)
+        finding_ids = [f.id for f in analyze(load_model(args.model, catalog), catalog).findings]
+    merged, changes, notes = import_register(args.register, base, finding_ids=finding_ids)
+    for note in notes:
+        print(f"medthreat register import: note: {note}", file=sys.stderr)
+    if not changes:
+        print(f"{args.register}: no decision changed; {target} left as it was")
+        return EXIT_OK
+    if target.exists():  # keep what the file said before, whatever happens next
+        backup = target.with_name(target.name + ".bak")
+        shutil.copy2(target, backup)
+        print(f"kept the previous decisions in {backup}")
+    save_decisions(merged, target)
+    print(f"{len(changes)} change(s) from {args.register} merged into {target}:")
+    for change in changes:
+        print(f"  {change.key} {change.field}: {change.old!r} -> {change.new!r}")
+    return EXIT_OK
+
+
 def _cmd_coverage(args: argparse.Namespace) -> int:
     from .coverage import coverage
     from .model import load_model
@@ -240,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="MODEL",
                    help="medthreat model file to write (.yaml or .json)")
     p.set_defaults(func=_cmd_import)
+
+    reg = sub.add_parser("register", help="the Excel risk register")
+    reg_sub = reg.add_subparsers(dest="register_command", required=True, metavar="ACTION")
+    p = with_catalog(reg_sub.add_parser("import", help="merge the decisions a risk manager "
+                                        "edited in the register into the decisions file"))
+    p.add_argument("register", type=Path, help="edited register.xlsx")
+    p.add_argument("--decisions", type=Path, required=True, metavar="FILE",
+                   help="decisions file to update (created if missing; a backup is kept)")
+    p.add_argument("--model", type=Path, metavar="MODEL",
+                   help="the model, to report rows whose finding no longer exists")
+    p.set_defaults(func=_cmd_register_import)
 
     p = with_catalog(sub.add_parser("coverage", help="regulatory coverage: which framework "
                                     "requirements the model's controls and documents satisfy"))

@@ -187,3 +187,38 @@ def test_export_and_import_commands(run_cli, tmp_path: Path) -> None:
     bad.write_text("{\"version\": 2}")
     failed = run_cli("import", "threatdragon", bad, "--out", tmp_path / "x.yaml")
     assert failed.returncode == 2 and str(bad) in failed.stderr
+
+
+def test_register_round_trip_through_the_command_line(run_cli, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    out = tmp_path / "out"
+    assert run_cli("analyze", MODEL, "--out", out).returncode == 0
+    workbook = load_workbook(out / "register.xlsx")
+    sheet = workbook["Risk Register"]
+    header = [c.value for c in sheet[1]]
+    row = 2
+    finding = sheet.cell(row, header.index("finding_id") + 1).value
+    sheet.cell(row, header.index("status") + 1).value = "mitigated"
+    sheet.cell(row, header.index("justification") + 1).value = "Fixed in 2.4 (TR-9)"
+    edited = tmp_path / "edited.xlsx"
+    workbook.save(edited)
+    decisions = tmp_path / "decisions.yaml"
+    decisions.write_text("schema_version: 1\ndecisions:\n  MT-DEV-001@pump:\n"
+                         "    status: accepted\n    justification: kept by hand\n")
+    done = run_cli("register", "import", edited, "--decisions", decisions, "--model", MODEL)
+    assert done.returncode == 0, done.stderr
+    assert f"{finding} status" in done.stdout and "mitigated" in done.stdout
+    text = decisions.read_text()
+    assert "kept by hand" in text and "Fixed in 2.4 (TR-9)" in text  # nothing lost
+    assert (tmp_path / "decisions.yaml.bak").read_text().count("kept by hand") == 1
+    again = tmp_path / "again"
+    assert run_cli("analyze", MODEL, "--out", again, "--decisions", decisions).returncode == 0
+    rows = {r["id"]: r for r in json.loads((again / "register.json").read_text())["register"]}
+    assert rows[finding]["status"] == "mitigated"
+    bad = load_workbook(edited)
+    bad["Risk Register"].cell(row, header.index("status") + 1).value = "acepted"
+    bad.save(edited)
+    failed = run_cli("register", "import", edited, "--decisions", decisions)
+    assert failed.returncode == 2
+    assert "Risk Register!" in failed.stderr and "did you mean 'accepted'" in failed.stderr

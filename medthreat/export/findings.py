@@ -52,7 +52,8 @@ def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
                    register: RiskRegister | None = None) -> list[Path]:
     """Write findings.json, findings.csv, summary.md and the data-flow diagram (dfd.dot, and
     dfd.svg where Graphviz is installed) into ``out_dir``; with a risk ``register`` also
-    register.json and register.csv, and a risk section in summary.md. Return the paths."""
+    register.xlsx (the Excel risk register), register.json and register.csv, and a risk section
+    in summary.md. Return the paths."""
     from .markdown import summary_markdown
 
     out = Path(out_dir)
@@ -79,4 +80,8 @@ def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
     for name, text in files.items():
         atomic_write(out / name, text)
         written.append(out / name)
+    if register is not None:
+        from .excel import write_register
+
+        written.insert(2, write_register(register, out / "register.xlsx"))
     return written
