@@ -22,6 +22,16 @@ from .errors import MedthreatError
 EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
 
 
+def _emit(text: str, out: Path | None) -> int:
+    """Write ``text`` to ``out`` (atomically) or to standard output."""
+    if out:
+        atomic_write(out, text)
+        print(f"wrote {out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _catalog(args: argparse.Namespace) -> Catalog:
     return Catalog.load(*args.catalog)
 
@@ -166,13 +176,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 def _cmd_catalog_doc(args: argparse.Namespace) -> int:
     from .catalog.doc import catalog_markdown
 
-    text = catalog_markdown(_catalog(args))
-    if args.out:
-        atomic_write(args.out, text)
-        print(f"wrote {args.out}")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    return _emit(catalog_markdown(_catalog(args)), args.out)
 
 
 def _cmd_catalog_list(args: argparse.Namespace) -> int:
@@ -213,12 +217,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     from .model import model_json_schema
 
     text = json.dumps(model_json_schema(_catalog(args)), indent=2, sort_keys=True) + "\n"
-    if args.out:
-        atomic_write(args.out, text)
-        print(f"wrote {args.out}")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    return _emit(text, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
