@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "CatalogError",
@@ -16,6 +17,8 @@ __all__ = [
     "ModelError",
     "PolicyError",
     "Problem",
+    "describe_type",
+    "describe_value",
     "format_path",
 ]
 
@@ -31,6 +34,31 @@ def format_path(path: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def describe_value(value: Any) -> str:
+    """What kind of value a user wrote, in words: "a boolean", "a number", "text", "a list"..."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+_TYPE_WORDS = {"bool": "a boolean (true/false)", "int": "a number", "str": "text"}
+
+
+def describe_type(name: str) -> str:
+    """An attribute type (bool, int, str) in words."""
+    return _TYPE_WORDS.get(name, name)
 
 
 @dataclass(frozen=True, order=True)

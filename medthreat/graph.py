@@ -15,12 +15,13 @@ as a pandas DataFrame.
 from __future__ import annotations
 
 import heapq
+import operator
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice, pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import networkx as nx
 
@@ -61,6 +62,7 @@ __all__ = [
     "exposure_graph",
     "flow_graph",
     "flow_protection",
+    "fold_reachable",
     "graph_facts",
     "patient_devices",
     "reachable",
@@ -117,28 +119,45 @@ def boundary_chain(boundaries: dict[str, TrustBoundary], start: str | None) -> t
     return tuple(chain)
 
 
+V = TypeVar("V")
+
+
+def fold_reachable(graph: nx.DiGraph, own: Mapping[str, V], combine: Callable[[V, V], V],
+                   empty: V, *, upstream: bool = False) -> dict[str, V]:
+    """For each node, ``combine`` folded over ``own`` of every node it reaches (itself included).
+
+    With ``upstream`` the fold runs over the nodes that reach it instead. ``combine`` must be
+    associative, commutative and idempotent (bitwise or, max). Values are propagated once over
+    the condensation DAG in topological order: O(V + E) combine calls.
+    """
+    condensed = nx.condensation(graph)
+    members = condensed.graph["mapping"]  # node -> scc index
+    order = list(nx.topological_sort(condensed))
+    neighbours = condensed.pred if upstream else condensed.succ
+    if not upstream:
+        order.reverse()
+    folded: dict[int, V] = {}
+    for scc in order:
+        value = empty
+        for node in condensed.nodes[scc]["members"]:
+            value = combine(value, own.get(node, empty))
+        for other in neighbours[scc]:
+            value = combine(value, folded[other])
+        folded[scc] = value
+    return {node: folded[members[node]] for node in graph}
+
+
 def _downstream_counts(graph: nx.DiGraph, counted: set[str]) -> dict[str, int]:
     """For each node, how many nodes of ``counted`` (other than itself) it reaches.
 
-    Reachability sets are bitsets (Python ints) propagated over the condensation DAG in
-    reverse topological order: O((V + E) * |counted| / 64) word operations.
+    Reachability sets are bitsets (Python ints) folded over the condensation:
+    O((V + E) * |counted| / 64) word operations.
     """
     if not counted:
         return dict.fromkeys(graph, 0)
     bit = {node: 1 << i for i, node in enumerate(sorted(counted))}
-    condensed = nx.condensation(graph)
-    members = condensed.graph["mapping"]  # node -> scc index
-    scc_bits: dict[int, int] = {}
-    for scc in reversed(list(nx.topological_sort(condensed))):
-        own = 0
-        for node in condensed.nodes[scc]["members"]:
-            own |= bit.get(node, 0)
-        for succ in condensed.succ[scc]:
-            own |= scc_bits[succ]
-        scc_bits[scc] = own
-    return {
-        node: (scc_bits[members[node]] & ~bit.get(node, 0)).bit_count() for node in graph
-    }
+    reach = fold_reachable(graph, bit, operator.or_, 0)
+    return {node: (reach[node] & ~bit.get(node, 0)).bit_count() for node in graph}
 
 
 @dataclass
@@ -698,21 +717,10 @@ class AttackPath:
 def _entry_masks(graph: nx.DiGraph, index: dict[str, int]) -> dict[str, int]:
     """For each node, the bitset of indexed entry nodes with a path to it (itself included).
 
-    Bits are propagated over the condensation DAG in topological order:
-    O((V + E) * |index| / 64) word operations.
+    O((V + E) * |index| / 64) word operations (:func:`fold_reachable` upstream).
     """
-    condensed = nx.condensation(graph)
-    members = condensed.graph["mapping"]
-    scc_bits: dict[int, int] = {}
-    for scc in nx.topological_sort(condensed):
-        bits = 0
-        for node in condensed.nodes[scc]["members"]:
-            if node in index:
-                bits |= 1 << index[node]
-        for p in condensed.pred[scc]:
-            bits |= scc_bits[p]
-        scc_bits[scc] = bits
-    return {node: scc_bits[members[node]] for node in graph}
+    bits = {node: 1 << i for node, i in index.items()}
+    return fold_reachable(graph, bits, operator.or_, 0, upstream=True)
 
 
 def _set_bits(bits: int) -> Iterator[int]:

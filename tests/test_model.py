@@ -179,8 +179,8 @@ def test_good_model_loads(tmp_path: Path, catalog: mt.Catalog) -> None:
          ":12: components[0].attributes.has_debug_prt: unknown attribute 'has_debug_prt'; "
          "expected a catalog attribute — did you mean 'has_debug_port'?"),
         ("    type: pump\n", "    type: pump\n    attributes: {max_sessions: lots}\n",
-         ":12: components[0].attributes.max_sessions: attribute 'max_sessions' expects a int "
-         "value, got str 'lots'"),
+         ":12: components[0].attributes.max_sessions: attribute 'max_sessions' expects a number, "
+         "got text 'lots'"),
         ("    type: gateway\n", "    type: gateway\n    out_of_scope: true\n",
          ":18: components[2].out_of_scope: 'gw' is out of scope, so "
          "out_of_scope_reason must say why"),

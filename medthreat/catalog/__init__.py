@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._yaml import SourceMap, iter_yaml_files, read_file
-from ..errors import CatalogError, MedthreatError, Problem, format_path
+from ..errors import CatalogError, MedthreatError, Problem, describe_type, format_path
 from ..rules import Node, RuleError, compile_condition
 from ._entries import (
     FRAMEWORKS,
@@ -235,8 +235,8 @@ class Catalog:
                                     f"under 'attributes'{_hint(name, self.attributes)}"))
                 elif not spec.accepts(value):
                     problems.append(self._problem("component_types", ctype.id, ("attributes",
-                                    name), f"attribute {name!r} expects a {spec.type} value, "
-                                    f"got {value!r}"))
+                                    name), f"attribute {name!r} expects "
+                                    f"{describe_type(spec.type)}, got {value!r}"))
         problems += self._check_frameworks()
         vocabulary = build_vocabulary(self)
         baseline: dict[tuple[ElementKind, Stride], str] = {}

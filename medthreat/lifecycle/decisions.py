@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from .._yaml import SourceMap, atomic_write, dump_json, read_file
-from ..errors import DecisionsError, MedthreatError, Problem, format_path
+from ..errors import DecisionsError, MedthreatError, Problem, describe_value, format_path
 from ..model._io import validation_problems
 from ..model._types import ID_PATTERN
 
@@ -380,7 +380,7 @@ def decisions_from_data(data: Any, src: SourceMap | None = None) -> Decisions:
     if not isinstance(data, dict):
         raise DecisionsError([Problem(src.file, src.line(()), "", "expected a mapping with the "
                                       "keys schema_version and decisions; found "
-                                      f"{_describe(data)}")])
+                                      f"{describe_value(data)}")])
     # Entries are validated one by one, each against Decision, so that an error names the key
     # and lists the fields a decision may have.
     entries = data.get("decisions")
@@ -392,7 +392,7 @@ def decisions_from_data(data: Any, src: SourceMap | None = None) -> Decisions:
             path = ("decisions", str(key))
             if not isinstance(key, str):
                 # YAML reads `123:` or `true:` as a number or a boolean.
-                problems.append(src.problem(path, f"decision key {key!r} is {_describe(key)}, "
+                problems.append(src.problem(path, f"decision key {key!r} is {describe_value(key)}, "
                                             "not text; a key is a finding id such as "
                                             "MT-DEV-001@monitor"))
             else:
@@ -401,7 +401,7 @@ def decisions_from_data(data: Any, src: SourceMap | None = None) -> Decisions:
                 except ValueError as exc:
                     problems.append(src.problem(path, str(exc)))
             if not isinstance(value, dict):
-                found = _describe(value)
+                found = describe_value(value)
                 problems.append(src.problem(path, "expected a mapping with at least a status, "
                                             f"e.g. {{status: open}}; found {found}"))
                 continue
@@ -414,7 +414,7 @@ def decisions_from_data(data: Any, src: SourceMap | None = None) -> Decisions:
         if entries is not None:
             problems.append(src.problem(("decisions",), "expected a mapping from finding id "
                                         "(or wildcard) to decision; found "
-                                        f"{_describe(entries)}"))
+                                        f"{describe_value(entries)}"))
     try:
         decisions = Decisions.model_validate(head)
     except ValidationError as exc:
@@ -425,22 +425,6 @@ def decisions_from_data(data: Any, src: SourceMap | None = None) -> Decisions:
                                           decisions=valid)
     decisions._source = src
     return decisions
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

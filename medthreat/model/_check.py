@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._yaml import SourceMap
-from ..errors import Problem
+from ..errors import Problem, describe_type, describe_value
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -25,16 +25,6 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     if not close:
         return ""
     return " — did you mean " + " or ".join(repr(c) for c in close) + "?"
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    return "str"
 
 
 def check_model(model: Model, catalog: Catalog) -> list[Problem]:
@@ -114,8 +104,8 @@ def check_model(model: Model, catalog: Catalog) -> list[Problem]:
                 report(("components", i, "attributes", name), f"unknown attribute {name!r}; "
                        f"expected a catalog attribute{did_you_mean(name, catalog.attributes)}")
             elif not spec.accepts(value):
-                report(("components", i, "attributes", name), f"attribute {name!r} expects a "
-                       f"{spec.type} value, got {_type_name(value)} {value!r}")
+                report(("components", i, "attributes", name), f"attribute {name!r} expects "
+                       f"{describe_type(spec.type)}, got {describe_value(value)} {value!r}")
 
     for i, a in enumerate(model.actors):
         check_boundary_ref(("actors", i, "boundary"), a.boundary)

@@ -23,10 +23,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from ..catalog import ElementKind, Stride
-from ..graph import AttackVector, Exposure, blast_radius, exposure, flow_graph, flow_protection
+from ..graph import (
+    AttackVector,
+    Exposure,
+    blast_radius,
+    exposure,
+    flow_graph,
+    flow_protection,
+    fold_reachable,
+)
 from ..model import ClinicalFunction, DataKind, Level, Model
 from .cvss import cvss_exploitability
 from .policy import RiskCell, RiskPolicy
@@ -249,7 +255,7 @@ class _Context:
 def _served_harm(model: Model) -> dict[str, tuple[int, int]]:
     """For each element, the worst (integrity, availability) harm of the functions it reaches.
 
-    Max-propagation over the condensation of the flow graph in reverse topological order:
+    Component-wise max folded over what each element reaches (:func:`fold_reachable`):
     O(V + E). Used for model weights and training data, which inherit the clinical function of
     the components downstream of them.
     """
@@ -258,19 +264,11 @@ def _served_harm(model: Model) -> dict[str, tuple[int, int]]:
     for c in model.components:
         harms = [HARM[f] for f in c.functions]
         own[c.id] = (max((h[0] for h in harms), default=1), max((h[1] for h in harms), default=1))
-    condensed = nx.condensation(graph)
-    members = condensed.graph["mapping"]
-    best: dict[int, tuple[int, int]] = {}
-    for scc in reversed(list(nx.topological_sort(condensed))):
-        i_max, a_max = 1, 1
-        for node in condensed.nodes[scc]["members"]:
-            i, a = own.get(node, (1, 1))
-            i_max, a_max = max(i_max, i), max(a_max, a)
-        for succ in condensed.succ[scc]:
-            i, a = best[succ]
-            i_max, a_max = max(i_max, i), max(a_max, a)
-        best[scc] = (i_max, a_max)
-    return {node: best[members[node]] for node in graph}
+    return fold_reachable(graph, own, _worse, (1, 1))
+
+
+def _worse(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return (max(a[0], b[0]), max(a[1], b[1]))
 
 
 def _clamp(rank: int) -> int:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import describe_type, describe_value
+
 __all__ = [
     "ORDINALS",
     "AttrSpec",
@@ -213,7 +215,7 @@ class _Compiler:
     def clause(self, raw: Any, path: tuple[str | int, ...]) -> Node:
         if not isinstance(raw, dict) or not raw:
             raise RuleError(path, f"expected a clause (a mapping such as {{all: [...]}} or "
-                                  f"{{element.attribute: value}}), got {_show_type(raw)}")
+                                  f"{{element.attribute: value}}), got {describe_value(raw)}")
         if len(raw) > 1:
             if any(k in {"all", "any", "not"} for k in raw):
                 raise RuleError(path, "all/any/not must stand alone in their mapping; "
@@ -275,7 +277,7 @@ class _Compiler:
             else:
                 ok = isinstance(item, str)
             if not ok:
-                raise RuleError(path, f"{key} is {_article(kind)}, got {_show_type(item)} "
+                raise RuleError(path, f"{key} is {_article(kind)}, got {describe_value(item)} "
                                       f"{_show(item)}")
             allowed = ORDINALS.get(kind) or spec.values
             if allowed is not None and item not in allowed:
@@ -310,25 +312,17 @@ class _Compiler:
 
 def _item(spec: AttrSpec, key: str, item: Any, path: tuple[str | int, ...]) -> None:
     if not isinstance(item, str):
-        raise RuleError(path, f"{key} holds text values, got {_show_type(item)} {_show(item)}")
+        raise RuleError(path, f"{key} holds text values, got {describe_value(item)} {_show(item)}")
     if spec.values is not None and item not in spec.values:
         raise RuleError(path, f"{_show(item)} is not a known value of {key}; expected one of "
                               f"{', '.join(sorted(spec.values))}{_hint(item, spec.values)}")
 
 
 def _article(kind: str) -> str:
-    names = {"bool": "a boolean (true/false)", "int": "a number", "str": "text",
-             "list": "a list", "level": "a level (low, medium, high)",
+    names = {"list": "a list", "level": "a level (low, medium, high)",
              "trust": "a trust level (untrusted, semi_trusted, trusted)",
              "range": "a range (proximity, local, network, internet)"}
-    return names.get(kind, kind)
-
-
-def _show_type(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "text",
-            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return names.get(kind) or describe_type(kind)
 
 
 def compile_condition(condition: Any, scope: str, vocabulary: Vocabulary) -> Node:
