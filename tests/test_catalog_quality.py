@@ -5,7 +5,9 @@
 - no dangling references: threat and framework controls exist, framework requirements are
   served by some catalog control or a document;
 - every ATLAS, EMB3D and OWASP id exists in the reference lists (copies in tests/data/reference);
-- every specific threat has a control; the counts issue 4 asks for;
+- every specific threat has a control; every control is listed by some threat (so applying
+  it can lower a residual risk) or marked ``threat_specific: false`` as an organisational
+  measure, never both; the counts issue 4 asks for;
 - the committed docs/catalog.md is the generated one.
 """
 
@@ -177,6 +179,69 @@ def test_every_control_mitigates_some_threat_or_serves_a_requirement(
     idle = [c.id for c in shipped.controls.values()
             if c.id not in used and not any(req.matches(c) for req in requirements)]
     assert not idle, f"controls nothing refers to: {idle}"
+
+
+def unlisted_controls(catalog: mt.Catalog) -> tuple[list[str], list[str]]:
+    """Controls whose marking disagrees with the threats: (threat-specific controls no threat
+    lists, controls marked not threat-specific that a threat lists anyway)."""
+    listed = {c for t in catalog.threats.values() for c in t.controls}
+    idle = sorted(c.id for c in catalog.controls.values()
+                  if c.threat_specific and c.id not in listed)
+    contradicted = sorted(c.id for c in catalog.controls.values()
+                          if not c.threat_specific and c.id in listed)
+    return idle, contradicted
+
+
+def test_every_control_is_listed_by_a_threat_or_marked_not_threat_specific(
+        shipped: mt.Catalog) -> None:
+    # A control no threat lists never lowers a residual risk when a model applies it, so it
+    # is either a mapping gap or an organisational measure that must say so.
+    idle, contradicted = unlisted_controls(shipped)
+    assert not idle, ("controls no threat lists, so applying them lowers no risk: list them "
+                      f"on the threats they mitigate or set threat_specific: false: {idle}")
+    assert not contradicted, f"marked threat_specific: false but listed by a threat: " \
+        f"{contradicted}"
+
+
+def test_technical_controls_that_threats_list_lower_a_risk(shipped: mt.Catalog) -> None:
+    # Organisational pointers (training, supplier management) may be 0/0; a technical control
+    # on a threat's list must change a rating when a model implements it.
+    listed = {c for t in shipped.threats.values() for c in t.controls}
+    inert = [c.id for c in shipped.controls.values()
+             if c.id in listed and c.kind.value == "technical"
+             and c.effect.exploitability == 0 and c.effect.severity == 0]
+    assert not inert, f"technical controls whose effect is 0/0: {inert}"
+
+
+def test_organisational_controls_are_a_minority_and_serve_a_requirement(
+        shipped: mt.Catalog) -> None:
+    general = [c for c in shipped.controls.values() if not c.threat_specific]
+    assert general, "the organisational controls are marked"
+    assert len(general) * 4 < len(shipped.controls), [c.id for c in general]
+    requirements = [req for _, req in shipped.requirements().values()]
+    for control in general:
+        assert any(req.matches(control) for req in requirements), (
+            f"{control.id} is not threat-specific and serves no framework requirement either")
+
+
+def test_unlisted_control_checker_reports_both_kinds_of_gap(tmp_path: Path) -> None:
+    entry = ("  - id: {id}\n    title: Example\n    kind: organizational\n"
+             "    fda_category: resiliency_recovery\n    description: Example control.\n"
+             "    references: [\"IEC81001-5-1:5.1\", \"NIST-800-53:PL-2\"]\n{extra}")
+    (tmp_path / "controls.yaml").write_text(
+        "controls:\n"
+        + entry.format(id="CTL-ACME-IDLE", extra="")
+        + entry.format(id="CTL-ACME-PLAN", extra="    threat_specific: false\n")
+        + entry.format(id="CTL-ACME-LISTED", extra="    threat_specific: false\n")
+        + "threats:\n  - id: ACME-DEV-1\n    title: Example\n    stride: tampering\n"
+        "    applies_to: [process]\n    description: Example threat.\n"
+        "    controls: [CTL-ACME-LISTED]\n", encoding="utf-8")
+    catalog = mt.Catalog.load(tmp_path)
+    assert catalog.controls["CTL-ACME-PLAN"].threat_specific is False
+    assert catalog.controls["CTL-ACME-IDLE"].threat_specific is True
+    idle, contradicted = unlisted_controls(catalog)
+    assert [c for c in idle if c.startswith("CTL-ACME-")] == ["CTL-ACME-IDLE"]
+    assert contradicted == ["CTL-ACME-LISTED"]
 
 
 # -- counts (issue 4) ----------------------------------------------------------------------------

@@ -272,6 +272,12 @@ class Control(_Entry):
     verification: str = Field("", description="How the control is verified, e.g. penetration "
                               "test, fuzz test, code review, configuration audit, document "
                               "review.")
+    threat_specific: bool = Field(
+        True, description="Whether the control mitigates particular threats, so that threats "
+        "list it under `controls`. False for organisational and documentation measures (a "
+        "development process, a disclosure policy, a bill of materials) that support the whole "
+        "security programme and serve framework requirements but lower no single finding's "
+        "risk; no threat lists such a control.")
 
     @field_validator("references")
     @classmethod
