@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -214,25 +215,49 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``.
+def _new_file_mode() -> int:
+    """Permissions a newly created file gets under the process umask (read once)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
-    A crash mid-write leaves the previous file intact.
+
+_NEW_FILE_MODE = _new_file_mode()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file handle whose content replaces ``path`` only when the block completes.
+
+    The data goes to a temporary file beside ``path``, is flushed to disk and renamed over
+    ``path``; an exception or a crash mid-write leaves the previous file intact and removes the
+    temporary one. The new file keeps the permissions of the file it replaces (or gets the
+    usual ones under the umask), not the private mode of a temporary file.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        mode = _NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write ``text`` (UTF-8) or bytes to ``path`` through :func:`atomic_output`."""
+    with atomic_output(path) as handle:
+        handle.write(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def iter_yaml_files(folder: Path) -> Iterator[Path]:

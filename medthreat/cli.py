@@ -47,28 +47,65 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _assessed(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Load model, policy and decisions named on the command line; analyze and assess."""
+def _assessed(args: argparse.Namespace, progress: Any = None,
+              total: int = 3) -> tuple[Any, Any, Any]:
+    """Load model, policy and decisions named on the command line; analyze and assess.
+
+    ``progress`` (a :data:`medthreat.export.bundle.Progress`) hears of steps 1 to 3 of
+    ``total``."""
     from .engine import analyze
     from .lifecycle import Decisions, load_decisions
     from .model import load_model
     from .risk import RiskPolicy, assess
 
+    def step(label: str, index: int) -> None:
+        if progress is not None:
+            progress(label, index, total)
+
     catalog = _catalog(args)
+    step(f"load and validate {args.model}", 1)
     model = load_model(args.model, catalog)
     policy = RiskPolicy.load(args.policy)
     decisions = load_decisions(args.decisions) if args.decisions else Decisions()
+    step(f"analyze ({len(model.components)} components, {len(model.flows)} flows)", 2)
     result = analyze(model, catalog, check=False)
+    step(f"assess risk ({len(result.findings)} findings)", 3)
     return result, assess(result, policy, decisions), decisions
 
 
-def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .export import write_findings
+#: Steps of ``analyze`` before the export bundle: load, analyze, assess.
+_PRE_STEPS = 3
+#: Models with at least this many elements show progress even when stderr is not a terminal.
+_PROGRESS_ELEMENTS = 1000
 
-    result, register, _ = _assessed(args)
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    if args.progress is not None:
+        return bool(args.progress)
+    if sys.stderr.isatty():
+        return True
+    try:  # a cheap look at the model's size, without parsing it twice on small files
+        return args.model.stat().st_size > 400 * _PROGRESS_ELEMENTS
+    except OSError:
+        return False
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .export.bundle import BUNDLE_STEPS, StepPrinter, write_all
+
+    printer = StepPrinter() if _show_progress(args) else None
+    result, register, _ = _assessed(args, printer, _PRE_STEPS + BUNDLE_STEPS)
+
+    def bundle_progress(label: str, index: int, total: int) -> None:
+        if printer is not None:
+            printer(label, _PRE_STEPS + index, _PRE_STEPS + total)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = write_findings(result, args.out, register)
+        written = write_all(register, args.out, full_diagram=args.full_diagram,
+                            pdf=args.pdf, progress=bundle_progress)
+    if printer is not None:
+        printer.finish()
     for warning in caught:
         print(f"medthreat analyze: warning: {warning.message}", file=sys.stderr)
     specific = sum(1 for f in result.findings if not f.baseline)
@@ -111,11 +148,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .interop import import_otm, import_threagile, import_threatdragon
+    from .interop import import_otm, import_pytm, import_threagile, import_threatdragon
     from .model import save_model, validate_model
 
     reader = {"otm": import_otm, "threatdragon": import_threatdragon,
-              "threagile": import_threagile}[args.format]
+              "threagile": import_threagile,
+              "pytm": lambda path: import_pytm(path, catalog=_catalog(args))}[args.format]
     model, notes = reader(args.input)
     validate_model(model, _catalog(args))
     save_model(model, args.out)
@@ -124,6 +162,23 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {len(model.components)} components, {len(model.actors)} actors, "
           f"{len(model.flows)} flows ({len(notes)} note(s) on what was not mapped)")
     return EXIT_OK
+
+
+def _cmd_compare_pytm(args: argparse.Namespace) -> int:
+    from .engine import analyze
+    from .interop.pytm import compare_with_pytm, comparison_csv, comparison_markdown, run_pytm
+    from .model import load_model
+
+    catalog = _catalog(args)
+    analysis = analyze(load_model(args.model, catalog), catalog)
+    run = run_pytm(analysis.model, catalog)
+    frame = compare_with_pytm(analysis, pytm_run=run)
+    for note in run.notes:
+        print(f"medthreat compare-pytm: note: {note}", file=sys.stderr)
+    if args.out is not None and args.out.suffix.lower() not in (".md", ".csv"):
+        raise MedthreatError(f"{args.out}: --out should end in .md or .csv")
+    csv_out = args.out is not None and args.out.suffix.lower() == ".csv"
+    return _emit(comparison_csv(frame) if csv_out else comparison_markdown(frame), args.out)
 
 
 def _cmd_register_import(args: argparse.Namespace) -> int:
@@ -214,10 +269,15 @@ def _cmd_catalog_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from .model import model_json_schema
+    if args.findings:
+        from .export.findings import findings_schema
 
-    text = json.dumps(model_json_schema(_catalog(args)), indent=2, sort_keys=True) + "\n"
-    return _emit(text, args.out)
+        schema = findings_schema()
+    else:
+        from .model import model_json_schema
+
+        schema = model_json_schema(_catalog(args))
+    return _emit(json.dumps(schema, indent=2, sort_keys=True) + "\n", args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_risk(sub.add_parser("analyze", help="find and rate threats, write the results"))
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (findings, register, summary.md, dfd.dot/.svg)")
+                   help="output folder: findings, register (xlsx/json/csv), report "
+                   "(md/html/pdf), labeling draft, summary, architecture views")
+    p.add_argument("--full-diagram", action="store_true",
+                   help="draw every element even in very large models (default: collapse to "
+                   "one node per trust boundary above 150 elements)")
+    p.add_argument("--no-pdf", dest="pdf", action="store_false",
+                   help="skip report.pdf (rendered with Chromium when it is installed)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="print each step with its time to stderr (default: on a terminal or "
+                   "for large models)")
     p.set_defaults(func=_cmd_analyze)
 
     p = with_risk(sub.add_parser("gate", help="exit 1 on unacceptable residual risk without "
@@ -264,12 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_catalog(sub.add_parser("import", help="turn another tool's model into a "
                                     "medthreat model file"))
-    p.add_argument("format", choices=["otm", "threatdragon", "threagile"])
-    p.add_argument("input", type=Path, help="OTM (.json/.yaml), Threat Dragon v2 (.json) or "
-                   "Threagile (.yaml) file")
+    p.add_argument("format", choices=["otm", "threatdragon", "threagile", "pytm"])
+    p.add_argument("input", type=Path, help="OTM (.json/.yaml), Threat Dragon v2 (.json), "
+                   "Threagile (.yaml) file, or pytm's JSON dump (`python tm.py --json FILE`)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL",
                    help="medthreat model file to write (.yaml or .json)")
     p.set_defaults(func=_cmd_import)
+
+    p = with_catalog(sub.add_parser("compare-pytm", help="run pytm's threat engine on the "
+                                    "model and compare its findings with medthreat's, per "
+                                    "element (needs medthreat[pytm])"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write Markdown (.md) or CSV (.csv)")
+    p.set_defaults(func=_cmd_compare_pytm)
 
     reg = sub.add_parser("register", help="the Excel risk register")
     reg_sub = reg.add_subparsers(dest="register_command", required=True, metavar="ACTION")
@@ -304,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=_cmd_catalog_doc)
 
-    p = with_catalog(sub.add_parser("schema", help="JSON Schema of model files"))
+    p = with_catalog(sub.add_parser("schema", help="JSON Schema of model files (or of "
+                                    "findings.json)"))
+    p.add_argument("--findings", action="store_true",
+                   help="the schema of findings.json instead of the model's")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=_cmd_schema)
     return parser

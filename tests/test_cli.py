@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import in_ci
 
+import medthreat as mt
 from medthreat.catalog import Stride
 
 MODEL = Path(__file__).parent / "data" / "models" / "insulin_pump.yaml"
@@ -41,15 +44,20 @@ def test_analyze_reference_model_covers_every_stride_category(
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("# Threat model summary: ")
     assert "| E Elevation of privilege |" in summary
-    for name in ("findings.json", "findings.csv", "summary.md"):
+    for name in ("findings.json", "findings.csv", "summary.md", "report.html"):
         assert f"wrote {tmp_path / name}" in done.stdout
+    if in_ci() or shutil.which("chromium"):  # the PDF report, rendered by Chromium
+        assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
 
 
 def test_analyze_output_is_byte_identical_across_runs(run_cli, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    assert run_cli("analyze", MODEL, "--out", a).returncode == 0
-    assert run_cli("analyze", MODEL, "--out", b).returncode == 0
-    for name in ("findings.json", "findings.csv", "summary.md"):
+    assert run_cli("analyze", MODEL, "--out", a, "--no-pdf").returncode == 0
+    assert run_cli("analyze", MODEL, "--out", b, "--no-pdf").returncode == 0
+    names = ["findings.json", "findings.csv", "summary.md", "register.json", "register.csv",
+             "register.xlsx", "report.md", "report.html", "labeling.md", "dfd.dot"]
+    names += [f"views/{p.name}" for p in sorted((a / "views").glob("*.dot"))]
+    for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
@@ -150,7 +158,7 @@ def test_analyze_writes_the_rated_register_with_a_replacement_policy(
     assert "id: medthreat-default" in text
     policy.write_text(text.replace("id: medthreat-default", "id: acme-policy", 1))
     out = tmp_path / "out"
-    done = run_cli("analyze", MODEL, "--out", out, "--policy", policy)
+    done = run_cli("analyze", MODEL, "--out", out, "--policy", policy, "--no-pdf")
     assert done.returncode == 0, done.stderr
     register = json.loads((out / "register.json").read_text())
     assert register["policy"]["id"] == "acme-policy"
@@ -182,7 +190,7 @@ def test_export_and_import_commands(run_cli, tmp_path: Path) -> None:
     back = tmp_path / "back.yaml"
     done = run_cli("import", "otm", tmp_path / "model.otm.json", "--out", back)
     assert done.returncode == 0, done.stderr
-    assert run_cli("analyze", back, "--out", tmp_path / "out").returncode == 0
+    assert run_cli("analyze", back, "--out", tmp_path / "out", "--no-pdf").returncode == 0
     bad = tmp_path / "bad.json"
     bad.write_text("{\"version\": 2}")
     failed = run_cli("import", "threatdragon", bad, "--out", tmp_path / "x.yaml")
@@ -193,7 +201,7 @@ def test_register_round_trip_through_the_command_line(run_cli, tmp_path: Path) -
     from openpyxl import load_workbook
 
     out = tmp_path / "out"
-    assert run_cli("analyze", MODEL, "--out", out).returncode == 0
+    assert run_cli("analyze", MODEL, "--out", out, "--no-pdf").returncode == 0
     workbook = load_workbook(out / "register.xlsx")
     sheet = workbook["Risk Register"]
     header = [c.value for c in sheet[1]]
@@ -213,7 +221,8 @@ def test_register_round_trip_through_the_command_line(run_cli, tmp_path: Path) -
     assert "kept by hand" in text and "Fixed in 2.4 (TR-9)" in text  # nothing lost
     assert (tmp_path / "decisions.yaml.bak").read_text().count("kept by hand") == 1
     again = tmp_path / "again"
-    assert run_cli("analyze", MODEL, "--out", again, "--decisions", decisions).returncode == 0
+    assert run_cli("analyze", MODEL, "--out", again, "--decisions", decisions,
+                   "--no-pdf").returncode == 0
     rows = {r["id"]: r for r in json.loads((again / "register.json").read_text())["register"]}
     assert rows[finding]["status"] == "mitigated"
     bad = load_workbook(edited)
@@ -222,3 +231,38 @@ def test_register_round_trip_through_the_command_line(run_cli, tmp_path: Path) -
     failed = run_cli("register", "import", edited, "--decisions", decisions)
     assert failed.returncode == 2
     assert "Risk Register!" in failed.stderr and "did you mean 'accepted'" in failed.stderr
+
+
+def test_import_pytm_json_dump_writes_a_model_that_validates(run_cli, tmp_path: Path,
+                                                             repo_root: Path) -> None:
+    dump = repo_root / "tests" / "data" / "pytm" / "infusion_pump.json"
+    out = tmp_path / "model.yaml"
+    done = run_cli("import", "pytm", dump, "--out", out)
+    assert done.returncode == 0, done.stderr
+    model = mt.load_model(out)
+    assert (len(model.components), len(model.actors), len(model.flows)) == (6, 1, 6)
+    assert run_cli("validate", out).returncode == 0
+
+
+def test_compare_pytm_writes_one_row_per_element_and_a_total(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "cmp.csv"
+    done = run_cli("compare-pytm", MODEL, "--out", out)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+    model = mt.load_model(MODEL)
+    assert len(rows) == len(model.components) + len(model.actors) + len(model.flows) + 1
+    assert next(iter(rows[-1].values())) == "TOTAL"
+    assert run_cli("compare-pytm", MODEL, "--out", tmp_path / "cmp.txt").returncode == 2
+
+
+def test_schema_findings_prints_the_schema_findings_json_validates_against(
+        run_cli, tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    done = run_cli("schema", "--findings")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert run_cli("analyze", MODEL, "--out", tmp_path, "--no-pdf").returncode == 0
+    doc = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert schema != json.loads(run_cli("schema").stdout)  # the model's schema is another one

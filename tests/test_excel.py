@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from medthreat.export.excel import (
     sheet_title,
     write_register,
 )
+from medthreat.export.findings import findings_json
+from medthreat.export.labeling import labeling_items
+from medthreat.export.register import RecordContext, register_record
 from medthreat.lifecycle import Decision, Decisions, DecisionStatus, load_decisions
 
 REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "notebooks" / "models" / \
@@ -97,6 +101,14 @@ def test_opens_in_openpyxl_and_pandas(workbook_path: Path, register: mt.RiskRegi
     # Every flow appears with both of its endpoints.
     model = register.analysis.model
     assert len(interfaces[interfaces["kind"] == "protocol"]) == 2 * len(model.flows)
+    # The labeling draft is a checklist: one row per statement, gaps marked.
+    items = labeling_items(register)
+    labeling = frames["Labeling"].fillna("")
+    assert list(labeling.columns) == ["topic", "item", "detail", "source", "gap"]
+    assert list(zip(labeling["topic"], labeling["item"], strict=True)) == \
+        [(i.topic, i.item) for i in items]
+    assert list(labeling["gap"]) == ["yes" if i.gap else "no" for i in items]
+    assert "yes" in set(labeling["gap"]) and "no" in set(labeling["gap"])
 
 
 def test_register_row_content(workbook_path: Path, register: mt.RiskRegister) -> None:
@@ -373,3 +385,126 @@ def test_not_a_workbook(tmp_path: Path) -> None:
         import_register(bad, Decisions())
     with pytest.raises(mt.DecisionsError, match="not found"):
         import_register(tmp_path / "missing.xlsx", Decisions())
+
+
+# -- one record for the sheet and findings.json ---------------------------------------------
+
+
+def _expected_cell(column: str, value: Any) -> Any:
+    """What a spreadsheet reader sees for a record value: lists joined with "; ", booleans
+    yes/no, empty as no value, the date as a date."""
+    if isinstance(value, list):
+        value = "; ".join(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value in ("", None):
+        return None
+    if column == "date":
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+@pytest.fixture(scope="module")
+def decided(analysis: mt.Analysis, tmp_path_factory: pytest.TempPathFactory,
+            ) -> tuple[mt.RiskRegister, Path]:
+    ids = [f.id for f in analysis.findings]
+    decisions = Decisions(decisions={
+        ids[0]: Decision(status=DecisionStatus.accepted, justification="=Reviewed in RM-3",
+                         owner="R. Manager", date="2026-11-30", hazard_ids=["HAZ-1", "HAZ-2"],
+                         verification_ids=["VT-1"], requirement_ids=["SR-9"], ticket="SEC-4"),
+        f"{ids[3].split('@')[0]}@*": Decision(status=DecisionStatus.transferred,
+                                              justification="Hospital IT operates it."),
+    })
+    register = mt.assess(analysis, decisions=decisions)
+    return register, write_register(register, tmp_path_factory.mktemp("rec") / "r.xlsx")
+
+
+def test_register_record_is_keyed_by_the_columns(register: mt.RiskRegister) -> None:
+    context = RecordContext.of(register)
+    for a in register:
+        record = register_record(a, context)
+        assert tuple(record) == REGISTER_COLUMNS
+        assert isinstance(record["boundaries_crossed"], list)
+        assert isinstance(record["multi_patient"], bool)
+        assert record["flow"] == (f"{a.finding.source} -> {a.finding.target}"
+                                  if a.finding.source else None)
+
+
+def test_sheet_cells_equal_the_json_record(decided: tuple[mt.RiskRegister, Path]) -> None:
+    register, path = decided
+    records = {r["finding_id"]: r for r in
+               (f["register"] for f in json.loads(findings_json(register.analysis,
+                                                                register))["findings"])}
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        rows = list(wb["Risk Register"].iter_rows(values_only=True))
+    finally:
+        wb.close()
+    assert rows[0] == REGISTER_COLUMNS
+    assert [r[0] for r in rows[1:]] == [a.id for a in register]
+    seen = set()
+    for row in rows[1:]:
+        record = records[row[0]]
+        for column, cell in zip(REGISTER_COLUMNS, row, strict=True):
+            assert cell == _expected_cell(column, record[column]), (row[0], column)
+            seen.add((column, type(cell)))
+    # The comparison covered filled decision columns, lists, flags and dates.
+    assert {("date", dt.datetime), ("hazard_ids", str), ("multi_patient", str),
+            ("justification", str), ("boundaries_crossed", str)} <= seen
+
+
+def test_workbook_is_byte_identical_and_well_formed(register: mt.RiskRegister,
+                                                   tmp_path: Path) -> None:
+    import zipfile
+    from xml.etree import ElementTree as ET
+
+    a = write_register(register, tmp_path / "a.xlsx")
+    b = write_register(register, tmp_path / "b.xlsx")
+    assert a.read_bytes() == b.read_bytes()
+    with zipfile.ZipFile(a) as z:
+        assert z.testzip() is None
+        names = z.namelist()
+        assert "xl/sharedStrings.xml" in names
+        for name in names:
+            if name.endswith((".xml", ".rels")):
+                ET.fromstring(z.read(name))  # well-formed XML
+
+
+@pytest.fixture(scope="module")
+def fleet() -> mt.RiskRegister:
+    """A synthetic hospital fleet of 40 components (over a thousand findings)."""
+    import sys
+
+    bench = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, bench)
+    try:
+        import engine_scale as es
+    finally:
+        sys.path.remove(bench)
+    catalog = mt.Catalog.load()
+    roles, protocols = es.resolve_catalog_ids(catalog)
+    model = es.build_medthreat(es.generate_spec(40), mt, roles, protocols)
+    return mt.assess(mt.analyze(model, catalog=catalog))
+
+
+def test_large_register_streams_and_round_trips(fleet: mt.RiskRegister, tmp_path: Path) -> None:
+    import time
+
+    start = time.perf_counter()
+    path = write_register(fleet, tmp_path / "fleet.xlsx")
+    assert time.perf_counter() - start < 20  # about 0.3 s on a quiet machine
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        ws = wb["Risk Register"]
+        rows = ws.iter_rows(values_only=True)
+        assert next(rows) == REGISTER_COLUMNS
+        ids = [r[0] for r in rows]
+        assert ws.calculate_dimension() == \
+            f"A1:{openpyxl.utils.get_column_letter(len(REGISTER_COLUMNS))}{len(fleet) + 1}"
+        assert wb["medthreat"].sheet_state == "hidden"
+    finally:
+        wb.close()
+    assert ids == [a.id for a in fleet] and len(ids) > 1000
+    # Nothing edited: the import changes nothing (edits of a streamed workbook are read back
+    # in test_round_trip: every workbook is written this way).
+    assert import_register(path, Decisions()) == (Decisions(), [], [])

@@ -29,7 +29,7 @@ def test_json_is_stable_and_complete() -> None:
     text = findings_json(analysis)
     assert text == findings_json(mt.analyze(mini_model(), mini_catalog()))
     doc = json.loads(text)
-    assert doc["format"] == "medthreat-findings/1"
+    assert doc["format"] == "medthreat-findings/2"
     assert doc["summary"]["findings"] == len(doc["findings"]) == len(analysis.findings)
     assert doc["summary"]["by_stride"] == analysis.by_stride()
     assert set(doc["summary"]["by_stride"]) == {s.value for s in Stride}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -281,3 +282,25 @@ def test_impossible_dates_are_reported_not_raised(tmp_path: Path, catalog: mt.Ca
     text = GOOD.replace("  name: Mini pump\n", "  name: Mini pump\n  version: 2026-13-01\n")
     assert ":3: system.version: '2026-13-01' is not a calendar date" in errors_of(
         write(tmp_path, text), catalog)
+
+
+def test_atomic_write_keeps_permissions_and_leaves_the_old_file_on_failure(
+        tmp_path: Path) -> None:
+    import stat as stat_mod
+
+    from medthreat._yaml import atomic_output, atomic_write
+
+    target = tmp_path / "out.txt"
+    atomic_write(target, "one")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat_mod.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # not a private temp mode
+    target.chmod(0o640)
+    atomic_write(target, "two")
+    assert target.read_text() == "two"
+    assert stat_mod.S_IMODE(target.stat().st_mode) == 0o640
+    with pytest.raises(RuntimeError), atomic_output(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left

@@ -142,6 +142,10 @@ def test_wheel_ships_catalogs_and_entry_point(wheel: Path, repo_root: Path) -> N
     assert not missing, f"catalog files missing from the wheel: {missing}"
 
     assert "medthreat/__init__.py" in names
+    for data_file in ("medthreat/schemas/findings.schema.json",
+                      "medthreat/export/templates/report.md.j2",
+                      "medthreat/export/templates/report.html.j2"):
+        assert data_file in names, data_file
     stray = sorted(n for n in names if n.split("/", 1)[0] in {"catalogs", "tests", "notebooks"})
     assert not stray, f"top-level repo folders leaked into the wheel: {stray[:10]}"
     assert "medthreat = medthreat.cli:main" in entry_points, entry_points
@@ -185,3 +189,22 @@ def test_installed_cli_catalog_check(installed) -> None:
         check=False,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_installed_cli_analyze_writes_every_document(installed, repo_root: Path) -> None:
+    """The report templates, the findings schema and openpyxl come with a plain install."""
+    venv, workdir = installed
+    model = workdir / "model.yaml"
+    model.write_text((repo_root / "notebooks" / "models" / "ai_patient_monitoring.yaml")
+                     .read_text(encoding="utf-8"), encoding="utf-8")
+    out = workdir / "out"
+    proc = subprocess.run(
+        [str(venv / "bin" / "medthreat"), "analyze", str(model), "--out", str(out), "--no-pdf"],
+        capture_output=True, text=True, timeout=300, cwd=workdir, env=_clean_env(venv),
+        check=False,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    for name in ("findings.json", "register.xlsx", "report.md", "report.html", "labeling.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert "## 6. Risk method and acceptance criteria" in (out / "report.md").read_text(
+        encoding="utf-8")

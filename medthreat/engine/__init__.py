@@ -12,14 +12,13 @@ of its kind, with conditions compiled once per catalog: O(elements x threats per
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from .._runtime import gc_paused
 from ..catalog import STRIDE_PER_ELEMENT, Catalog, ElementKind, Stride, Threat, default_catalog
 from ..graph import GraphFacts, graph_facts
 from ..model import Actor, Component, Flow, Model, validate_model
@@ -152,6 +151,10 @@ class Finding:
         """Whether this is a generic STRIDE-per-element finding."""
         return self.threat.baseline
 
+    def _repr_html_(self) -> str:
+        from .._display import finding_html
+        return finding_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON, with enum values as strings."""
         threat = self.threat
@@ -190,6 +193,10 @@ class Analysis:
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
+
+    def _repr_html_(self) -> str:
+        from .._display import analysis_html
+        return analysis_html(self)
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -285,21 +292,8 @@ def analyze(model: Model, catalog: Catalog | None = None, *, check: bool = True)
     catalog = catalog or default_catalog()
     if check:
         validate_model(model, catalog)
-    with _gc_paused():
+    with gc_paused():
         return _analyze(model, catalog)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Matching allocates hundreds of thousands of small acyclic objects; the cyclic collector
-    # would rescan them again and again for nothing (about a third of the run time).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _analyze(model: Model, catalog: Catalog) -> Analysis:

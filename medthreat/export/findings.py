@@ -1,17 +1,40 @@
-"""Findings as JSON and CSV, byte for byte the same for the same model and catalog."""
+"""Findings as JSON and CSV, byte for byte the same for the same model and catalog.
+
+``findings.json`` (format ``medthreat-findings/2``) is described by the JSON Schema
+``medthreat/schemas/findings.schema.json`` (:func:`findings_schema`). Written with a risk
+register, every finding carries its row of the register
+(:func:`~medthreat.export.register.register_record`) as its ``register`` object and the
+document names the risk policy.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .._yaml import atomic_write, dump_json
+from .._runtime import gc_paused
+from .._yaml import atomic_write
 from ..engine import Analysis
 from ..risk import RiskRegister
 from ._text import cell_text, csv_text
+from .register import RecordContext, json_chunks, register_record, write_chunks
 
-FORMAT = "medthreat-findings/1"
+__all__ = [
+    "CSV_COLUMNS",
+    "FORMAT",
+    "findings_chunks",
+    "findings_csv",
+    "findings_json",
+    "findings_schema",
+    "write_findings",
+    "write_findings_json",
+]
+
+FORMAT = "medthreat-findings/2"
 
 CSV_COLUMNS = (
     "id", "threat_id", "stride", "title", "element_id", "element_name", "element_kind",
@@ -20,8 +43,18 @@ CSV_COLUMNS = (
 )
 
 
-def findings_json(analysis: Analysis) -> str:
-    """The findings with system, catalog and summary information, as stable JSON text."""
+def findings_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``findings.json``, as shipped with medthreat."""
+    text = resources.files("medthreat.schemas").joinpath("findings.schema.json").read_text(
+        encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def findings_chunks(analysis: Analysis, register: RiskRegister | None = None,
+                    ) -> Iterator[str]:
+    """The text of :func:`findings_json` piece by piece, one finding at a time, so a large
+    analysis is written without holding every record in memory."""
     system = analysis.model.system
     doc: dict[str, Any] = {
         "format": FORMAT,
@@ -32,9 +65,43 @@ def findings_json(analysis: Analysis) -> str:
             "specific": sum(1 for f in analysis.findings if not f.baseline),
             "by_stride": analysis.by_stride(),
         },
-        "findings": analysis.to_records(),
     }
-    return dump_json(doc)
+    if register is None:
+        return json_chunks(doc, "findings", (f.to_dict() for f in analysis.findings))
+    policy = register.policy
+    doc["policy"] = {"id": policy.id, "version": policy.version, "title": policy.title}
+    context = RecordContext.of(register)
+    by_id = {a.id: a for a in register}
+    missing = [f.id for f in analysis.findings if f.id not in by_id]
+    if missing:
+        raise ValueError(f"the register does not assess {len(missing)} finding(s) of the "
+                         f"analysis, e.g. {missing[0]}; assess this analysis")
+
+    def records() -> Iterator[dict[str, Any]]:
+        for f in analysis.findings:
+            record = f.to_dict()
+            record["register"] = register_record(by_id[f.id], context)
+            yield record
+
+    return json_chunks(doc, "findings", records())
+
+
+def findings_json(analysis: Analysis, register: RiskRegister | None = None) -> str:
+    """The findings with system, catalog and summary information, as stable JSON text.
+
+    With a ``register`` (an assessment of this analysis) every finding also carries its row of
+    the risk register as ``register`` (every column of the Excel *Risk Register* sheet, typed)
+    and the document names the risk ``policy``.
+    """
+    with gc_paused():
+        return "".join(findings_chunks(analysis, register))
+
+
+def write_findings_json(analysis: Analysis, path: str | os.PathLike[str],
+                        register: RiskRegister | None = None) -> Path:
+    """Stream :func:`findings_json` into ``path`` (atomically: a temporary file beside it is
+    renamed over it) and return the path; memory stays flat however many findings there are."""
+    return write_chunks(path, findings_chunks(analysis, register))
 
 
 def findings_csv(analysis: Analysis) -> str:
@@ -45,7 +112,8 @@ def findings_csv(analysis: Analysis) -> str:
             return "; ".join(f"{a['control']} ({a['status']})" for a in value)
         return cell_text(value)
 
-    return csv_text(analysis.to_records(), CSV_COLUMNS, cell)
+    with gc_paused():
+        return csv_text(analysis.to_records(), CSV_COLUMNS, cell)
 
 
 def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
@@ -57,15 +125,19 @@ def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
     from .markdown import summary_markdown
 
     out = Path(out_dir)
+    written = [write_findings_json(analysis, out / "findings.json", register)]
+    files = {"findings.csv": findings_csv(analysis)}
     summary = summary_markdown(analysis)
-    files = {
-        "findings.json": findings_json(analysis),
-        "findings.csv": findings_csv(analysis),
-    }
     if register is not None:
-        from .register import register_csv, register_json, risk_markdown
+        from .excel import write_register
+        from .register import register_csv, risk_markdown, write_register_json
 
-        files["register.json"] = register_json(register)
+        for name, text in files.items():
+            atomic_write(out / name, text)
+            written.append(out / name)
+        files = {}
+        written.append(write_register(register, out / "register.xlsx"))
+        written.append(write_register_json(register, out / "register.json"))
         files["register.csv"] = register_csv(register)
         summary += "\n" + risk_markdown(register)
     files["summary.md"] = summary
@@ -76,12 +148,7 @@ def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
     svg = dfd_svg(dot)
     if svg is not None:
         files["dfd.svg"] = svg
-    written = []
     for name, text in files.items():
         atomic_write(out / name, text)
         written.append(out / name)
-    if register is not None:
-        from .excel import write_register
-
-        written.insert(2, write_register(register, out / "register.xlsx"))
     return written

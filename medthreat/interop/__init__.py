@@ -1,4 +1,4 @@
-"""Import models from other threat modeling tools: OTM, OWASP Threat Dragon v2, Threagile.
+"""Import models from other threat modeling tools: OTM, OWASP Threat Dragon v2, Threagile, pytm.
 
 Every importer returns ``(Model, notes)``: the medthreat model and a list of plain-language notes
 on what could not be mapped one to one (a fallback component type, an unknown protocol, a
@@ -28,6 +28,7 @@ __all__ = [
     "PROTOCOL_NAMES",
     "TYPE_KEYWORDS",
     "import_otm",
+    "import_pytm",
     "import_threagile",
     "import_threatdragon",
     "map_component_type",
@@ -238,5 +239,6 @@ def one_line(text: str) -> str:
 
 
 from .otm import import_otm  # noqa: E402
+from .pytm import import_pytm  # noqa: E402
 from .threagile import import_threagile  # noqa: E402
 from .threatdragon import import_threatdragon  # noqa: E402

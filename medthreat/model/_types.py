@@ -384,6 +384,10 @@ class Model(_Strict):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def _repr_html_(self) -> str:
+        from .._display import model_html
+        return model_html(self)
+
     # -- lookups -----------------------------------------------------------------------------
 
     def element(self, element_id: str) -> Component | Actor | Flow | None:

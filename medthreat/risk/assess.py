@@ -145,6 +145,10 @@ class Assessment:
         """Decision status, ``open`` when no decision applies."""
         return self.decision.status.value if self.decision else "open"
 
+    def _repr_html_(self) -> str:
+        from .._display import assessment_html
+        return assessment_html(self)
+
     def explain(self) -> list[str]:
         """Every number with its factors, pre and post mitigation."""
         lines = [f"{self.id}: {self.goal} breach, rated on the {self.dimension} scale"]
@@ -203,6 +207,10 @@ class RiskRegister:
 
     def __iter__(self) -> Iterator[Assessment]:
         return iter(self.assessments)
+
+    def _repr_html_(self) -> str:
+        from .._display import register_html
+        return register_html(self)
 
     def __len__(self) -> int:
         return len(self.assessments)

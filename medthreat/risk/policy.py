@@ -238,6 +238,11 @@ class RiskPolicy(_Strict):
     _levels: dict[str, dict[str, Level]] = PrivateAttr(default_factory=dict)
     _by_rank: dict[str, dict[int, Level]] = PrivateAttr(default_factory=dict)
     _cells: dict[tuple[str, str, str], RiskCell] = PrivateAttr(default_factory=dict)
+    # (scale, level id or rank) -> level, and (dimension, exploitability, impact) -> cell for
+    # every id and rank: the assessment looks levels up several times per finding.
+    _lookup: dict[tuple[str, str | int], Level] = PrivateAttr(default_factory=dict)
+    _cell_lookup: dict[tuple[str, str | int, str | int], RiskCell] = PrivateAttr(
+        default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -335,6 +340,15 @@ class RiskPolicy(_Strict):
                         line=src.line(("matrices", dimension, "risk", e_id, i)),
                     )
         self._cells = cells
+        self._lookup = {(name, key): lv for name, by_id in levels.items()
+                        for lv in by_id.values() for key in (lv.id, lv.rank)}
+        self._cell_lookup = {}
+        for (dimension, e_id, s_id), cell in cells.items():
+            e = levels["exploitability"][e_id]
+            i = levels[DIMENSIONS[dimension]][s_id]
+            for e_key in (e.id, e.rank):
+                for i_key in (i.id, i.rank):
+                    self._cell_lookup[(dimension, e_key, i_key)] = cell
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -361,6 +375,10 @@ class RiskPolicy(_Strict):
 
         Raises :class:`PolicyError` for an unknown id or a rank outside the scale.
         """
+        if type(id_or_rank) is str or type(id_or_rank) is int:  # not bool, not Level
+            found = self.__pydantic_private__["_lookup"].get((scale_name, id_or_rank))
+            if found is not None:
+                return found
         self.scale(scale_name)
         levels = self._levels[scale_name]
         if isinstance(id_or_rank, Level):
@@ -402,6 +420,12 @@ class RiskPolicy(_Strict):
         ``severity`` is a level of the dimension's impact scale: patient-harm severity for
         ``safety``, the privacy or business impact scale otherwise. Levels are ids or ranks.
         """
+        if (type(exploitability) is str or type(exploitability) is int) and \
+                (type(severity) is str or type(severity) is int):
+            cell = self.__pydantic_private__["_cell_lookup"].get(
+                (dimension, exploitability, severity))
+            if cell is not None:
+                return cell
         impact = self._impact_name(dimension)
         e = self.level("exploitability", exploitability)
         s = self.level(impact, severity)

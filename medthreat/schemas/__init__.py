@@ -1,0 +1,1 @@
+"""JSON Schemas of the documents medthreat writes (loaded with :mod:`importlib.resources`)."""
