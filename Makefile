@@ -47,15 +47,23 @@ lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 
 # pytest runs even when ruff complains, so one run reports both; either failing fails the target.
+# Then the notebooks: nbval re-executes each one in the venv's kernel and compares every output
+# with the one stored in the notebook.
+NBVAL := $(BIN)/python -m pytest -q --nbval --nbval-current-env -p no:cacheprovider notebooks/
+
 test: venv
-	@lint=0; tests=0; \
+	@lint=0; tests=0; nb=0; \
 	echo "$(BIN)/ruff check $(LINT_PATHS)"; \
 	$(BIN)/ruff check $(LINT_PATHS) || lint=$$?; \
 	echo "$(BIN)/python -m pytest -q"; \
 	$(BIN)/python -m pytest -q || tests=$$?; \
+	echo "$(NBVAL)"; \
+	$(NBVAL) || nb=$$?; \
 	if [ $$lint -ne 0 ]; then echo "make test: ruff check failed (exit $$lint)" >&2; fi; \
 	if [ $$tests -ne 0 ]; then echo "make test: pytest failed (exit $$tests)" >&2; fi; \
+	if [ $$nb -ne 0 ]; then echo "make test: notebooks (nbval) failed (exit $$nb)" >&2; fi; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
+	if [ $$nb -ne 0 ]; then exit $$nb; fi; \
 	exit $$lint
 
 # pytm (in the dev extra) is the baseline both benchmarks compare against.

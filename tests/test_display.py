@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import REFERENCE_MODEL as REFERENCE
 from conftest import require_tool
 
 import medthreat as mt
@@ -275,3 +276,21 @@ def test_empty_model_and_register() -> None:
     assert "No specific findings" in analysis._repr_html_()
     out = register._repr_html_()
     assert "No findings to place in the risk matrices" in out and "No findings." in out
+
+
+def test_plain_reprs_are_one_short_line_each() -> None:
+    """Outside HTML front ends (a console, a log, a notebook's text/plain copy) every object
+    says what it is in one line, not thousands of lines of nested fields."""
+    model = mt.load_model(REFERENCE)
+    analysis = mt.analyze(model)
+    register = mt.assess(analysis)
+    lines = {
+        repr(model): f"{len(model.components)} components",
+        repr(analysis): f"{len(analysis.findings)} findings",
+        repr(analysis.findings[0]): analysis.findings[0].id,
+        repr(register): f"{len(register.unacceptable())} unacceptable",
+        repr(register.assessments[0]): register.assessments[0].id,
+    }
+    for text, expected in lines.items():
+        assert "\n" not in text and len(text) < 200, text
+        assert expected in text, text

@@ -151,6 +151,9 @@ class Finding:
         """Whether this is a generic STRIDE-per-element finding."""
         return self.threat.baseline
 
+    def __repr__(self) -> str:
+        return f"<Finding {self.id} {self.stride.value}: {self.title}>"
+
     def _repr_html_(self) -> str:
         from .._display import finding_html
         return finding_html(self)
@@ -193,6 +196,12 @@ class Analysis:
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
+
+    def __repr__(self) -> str:
+        specific = sum(1 for f in self.findings if not f.baseline)
+        system = self.model.system
+        return (f"<Analysis {system.name!r} {system.version}: {len(self.findings)} findings "
+                f"({specific} specific)>")
 
     def _repr_html_(self) -> str:
         from .._display import analysis_html

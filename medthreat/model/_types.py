@@ -384,6 +384,11 @@ class Model(_Strict):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __repr__(self) -> str:
+        return (f"<Model {self.system.name!r} {self.system.version}: "
+                f"{len(self.components)} components, {len(self.actors)} actors, "
+                f"{len(self.flows)} flows, {len(self.boundaries)} trust boundaries>")
+
     def _repr_html_(self) -> str:
         from .._display import model_html
         return model_html(self)

@@ -145,6 +145,11 @@ class Assessment:
         """Decision status, ``open`` when no decision applies."""
         return self.decision.status.value if self.decision else "open"
 
+    def __repr__(self) -> str:
+        return (f"<Assessment {self.id} {self.dimension}: risk {self.risk.level.id} -> "
+                f"residual {self.residual.level.id} ({self.residual.acceptability.value}), "
+                f"status {self.status}>")
+
     def _repr_html_(self) -> str:
         from .._display import assessment_html
         return assessment_html(self)
@@ -207,6 +212,11 @@ class RiskRegister:
 
     def __iter__(self) -> Iterator[Assessment]:
         return iter(self.assessments)
+
+    def __repr__(self) -> str:
+        return (f"<RiskRegister {len(self.assessments)} assessments, "
+                f"{len(self.unacceptable())} unacceptable after controls, policy "
+                f"{self.policy.id} {self.policy.version}>")
 
     def _repr_html_(self) -> str:
         from .._display import register_html
