@@ -1,7 +1,8 @@
 """The ``medthreat`` command. Thin: it parses arguments and calls the library.
 
-Exit codes: 0 success, 1 the risk gate failed (``medthreat gate``), 2 bad input (the message
-names file, line and entry).
+Exit codes: 0 success, 1 the risk gate failed (``medthreat gate``), residual risk rose
+(``medthreat diff``) or an audit chain is broken (``medthreat audit verify``), 2 bad input (the
+message names file, line and entry).
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def _cmd_register_import(args: argparse.Namespace) -> int:
     from .engine import analyze
     from .export.excel import import_register
     from .lifecycle import Decisions, load_decisions, save_decisions
+    from .lifecycle.audit import audit_path_for, record_changes
     from .model import load_model
 
     target: Path = args.decisions
@@ -205,11 +207,87 @@ def _cmd_register_import(args: argparse.Namespace) -> int:
         backup = target.with_name(target.name + ".bak")
         shutil.copy2(target, backup)
         print(f"kept the previous decisions in {backup}")
+    log = audit_path_for(target)  # the record first: no saved change without it
+    record_changes(log, changes, actor=args.actor, source="cli:register-import",
+                   note=args.register.name)
     save_decisions(merged, target)
     print(f"{len(changes)} change(s) from {args.register} merged into {target}:")
     for change in changes:
         print(f"  {change.key} {change.field}: {change.old!r} -> {change.new!r}")
+    print(f"recorded in the audit log {log}")
     return EXIT_OK
+
+
+def _audit_log_path(args: argparse.Namespace) -> Path:
+    from .lifecycle.audit import audit_path_for
+
+    if args.log is not None and args.decisions is not None:
+        raise MedthreatError("give the audit log (LOG) or the decisions file (--decisions), "
+                             "not both")
+    if args.log is not None:
+        return Path(args.log)
+    if args.decisions is not None:
+        return audit_path_for(args.decisions)
+    raise MedthreatError("name the audit log (LOG) or the decisions file (--decisions FILE) "
+                         "whose log FILE.audit.jsonl to read")
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from .lifecycle.audit import verify_log
+
+    report = verify_log(_audit_log_path(args), anchor=args.anchor)
+    sys.stdout.write(report.to_text())
+    return EXIT_OK if report.ok else EXIT_GATE
+
+
+def _cmd_audit_log(args: argparse.Namespace) -> int:
+    from .lifecycle.audit import format_history, history
+
+    path = _audit_log_path(args)
+    if not path.exists():
+        raise MedthreatError(f"{path}: no audit log here (no change has been recorded yet)")
+    entries = history(path, args.key)  # a broken chain raises MedthreatError (exit 2)
+    sys.stdout.write(format_history(entries, args.key) or
+                     f"{path}: no entries{' for ' + args.key if args.key else ''}\n")
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .lifecycle import Decisions, load_decisions
+    from .lifecycle.diff import diff_models, impact_html, impact_markdown, write_impact_workbook
+    from .model import load_model
+    from .risk import RiskPolicy
+
+    out: Path | None = args.out
+    suffix = out.suffix.lower() if out is not None else ".md"
+    if suffix not in (".md", ".markdown", ".html", ".htm", ".xlsx"):
+        raise MedthreatError(f"--out {out}: expected a .md, .html or .xlsx file")
+    catalog = _catalog(args)
+    old = load_model(args.old, catalog)
+    new = load_model(args.new, catalog)
+    policy = RiskPolicy.load(args.policy)
+    decisions = load_decisions(args.decisions) if args.decisions else Decisions()
+
+    def label(model: Any, path: Path) -> str:
+        return " ".join(filter(None, [model.system.name, model.system.version, f"({path.name})"]))
+
+    impact = diff_models(old, new, catalog=catalog, policy=policy, decisions=decisions,
+                         old_label=label(old, args.old), new_label=label(new, args.new))
+    if suffix == ".xlsx":
+        assert out is not None
+        write_impact_workbook(impact, out)
+        print(f"wrote {out}")
+    elif suffix in (".html", ".htm"):
+        _emit(impact_html(impact), out)
+    else:
+        _emit(impact_markdown(impact), out)
+    verdict = (f"residual risk rose — {impact.new_unacceptable} new unacceptable residual "
+               "risk(s)" if impact.exit_code else "no residual risk rose")
+    print(f"medthreat diff: {verdict}; {len(impact.model_changes)} model change(s), "
+          f"{len(impact.new_findings)} new / {len(impact.gone_findings)} gone / "
+          f"{len(impact.changed_findings)} re-rated finding(s), "
+          f"{len(impact.orphaned_decisions)} orphaned decision(s)", file=sys.stderr)
+    return EXIT_GATE if impact.exit_code else EXIT_OK
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
@@ -285,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medthreat",
         description="Threat modeling and security risk documentation for medical devices.",
-        epilog="Exit codes: 0 ok, 1 risk gate failed, 2 bad input.",
+        epilog="Exit codes: 0 ok, 1 risk gate failed / residual risk rose (diff) / audit chain "
+        "broken, 2 bad input.",
     )
     parser.add_argument("--version", action="version", version=f"medthreat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -356,7 +435,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decisions file to update (created if missing; a backup is kept)")
     p.add_argument("--model", type=Path, metavar="MODEL",
                    help="the model, to report rows whose finding no longer exists")
+    p.add_argument("--actor", metavar="NAME", help="who made the changes, for the audit log "
+                   "(default: $MEDTHREAT_ACTOR, else the OS user)")
     p.set_defaults(func=_cmd_register_import)
+
+    aud = sub.add_parser("audit", help="the tamper-evident audit trail of decision changes")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    p = aud_sub.add_parser("verify", help="check the hash chain of an audit log; print the "
+                           "entry count and head hash (exit 1 if broken)")
+    p.add_argument("log", nargs="?", type=Path, help="audit log (.audit.jsonl)")
+    p.add_argument("--decisions", type=Path, metavar="FILE",
+                   help="check the log of this decisions file (FILE.audit.jsonl)")
+    p.add_argument("--anchor", metavar="HASH",
+                   help="a head hash recorded earlier (git, release record) that must still "
+                   "be in the chain")
+    p.set_defaults(func=_cmd_audit_verify)
+    p = aud_sub.add_parser("log", help="show who changed which decision, when (verified first)")
+    p.add_argument("log", nargs="?", type=Path, help="audit log (.audit.jsonl)")
+    p.add_argument("--decisions", type=Path, metavar="FILE",
+                   help="show the log of this decisions file (FILE.audit.jsonl)")
+    p.add_argument("--key", metavar="KEY", help="only changes to this decision key, e.g. "
+                   "MT-DEV-001@monitor")
+    p.set_defaults(func=_cmd_audit_log)
+
+    p = with_catalog(sub.add_parser("diff", help="change impact between two model revisions; "
+                                    "exit 1 when residual risk rose"))
+    p.add_argument("old", type=Path, help="the previous revision of the model")
+    p.add_argument("new", type=Path, help="the new revision of the model")
+    p.add_argument("--policy", type=Path, metavar="FILE",
+                   help="risk policy replacing the shipped default (used for both revisions)")
+    p.add_argument("--decisions", type=Path, metavar="FILE",
+                   help="risk decisions file applied to both revisions")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="write the impact to FILE.md, FILE.html or FILE.xlsx instead of "
+                   "printing Markdown")
+    p.set_defaults(func=_cmd_diff)
 
     p = with_catalog(sub.add_parser("coverage", help="regulatory coverage: which framework "
                                     "requirements the model's controls and documents satisfy"))

@@ -60,6 +60,7 @@ from .lifecycle import (
     merge,
     save_decisions,
 )
+from .lifecycle.audit import audit_path_for, record_changes
 from .risk import Assessment, RiskRegister, assess
 
 __all__ = ["FILTER_NAMES", "Explorer", "explore"]
@@ -521,10 +522,11 @@ class Explorer:
             self.errors, self.notice = [], f"Nothing changed; {path} left as it was."
             self.message.value = _message("ok", [self.notice])
             return True
-        try:
+        try:  # the audit entry first: no saved change without its record
+            record_changes(audit_path_for(path), changes, source="notebook:explorer")
             save_decisions(merged, path)
-        except OSError as exc:
-            return self._fail([f"cannot write {path}: {exc.strerror or exc}"])
+        except (OSError, MedthreatError) as exc:
+            return self._fail([f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}"])
         self.register = assess(self.register.analysis, self.register.policy, merged)
         self._index()
         self._diagrams.clear()

@@ -214,9 +214,22 @@ def test_register_round_trip_through_the_command_line(run_cli, tmp_path: Path) -
     decisions = tmp_path / "decisions.yaml"
     decisions.write_text("schema_version: 1\ndecisions:\n  MT-DEV-001@pump:\n"
                          "    status: accepted\n    justification: kept by hand\n")
-    done = run_cli("register", "import", edited, "--decisions", decisions, "--model", MODEL)
+    done = run_cli("register", "import", edited, "--decisions", decisions, "--model", MODEL,
+                   "--actor", "Risk manager A")
     assert done.returncode == 0, done.stderr
     assert f"{finding} status" in done.stdout and "mitigated" in done.stdout
+    # every merged change is on the hash-chained audit log, with who and from where
+    log = tmp_path / "decisions.yaml.audit.jsonl"
+    entry = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["actor"] == "Risk manager A" and entry["source"] == "cli:register-import"
+    assert {(c["key"], c["field"], c["new"]) for c in entry["changes"]} >= \
+        {(finding, "status", "mitigated")}
+    verified = run_cli("audit", "verify", "--decisions", decisions)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert run_cli("audit", "log", log, "--key", finding).returncode == 0
+    log.write_text(log.read_text(encoding="utf-8").replace("mitigated", "accepted"),
+                   encoding="utf-8")
+    assert run_cli("audit", "verify", log).returncode == 1  # tampering is detected
     text = decisions.read_text()
     assert "kept by hand" in text and "Fixed in 2.4 (TR-9)" in text  # nothing lost
     assert (tmp_path / "decisions.yaml.bak").read_text().count("kept by hand") == 1
@@ -266,3 +279,23 @@ def test_schema_findings_prints_the_schema_findings_json_validates_against(
     doc = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(doc)
     assert schema != json.loads(run_cli("schema").stdout)  # the model's schema is another one
+
+
+def test_diff_exits_1_when_residual_risk_rises_and_0_when_it_falls(
+        run_cli, tmp_path: Path, reference_model_path: Path) -> None:
+    model = mt.load_model(reference_model_path)
+    counted = [c for c in model.controls if c.status.value in ("implemented", "verified")]
+    assert counted  # the reference model applies controls that lower residual risk
+    bare = model.model_copy(update={"controls": []}, deep=True)
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    mt.save_model(model, old)
+    mt.save_model(bare, new)
+    rose = run_cli("diff", old, new)  # every control dropped: residual risk rises
+    assert rose.returncode == 1, rose.stderr
+    assert "residual risk rose" in rose.stderr and rose.stdout.startswith("#")
+    for c in counted:
+        assert c.control in rose.stdout
+    fell = run_cli("diff", new, old, "--out", tmp_path / "impact.xlsx")
+    assert fell.returncode == 0, fell.stderr
+    assert (tmp_path / "impact.xlsx").stat().st_size > 0
+    assert run_cli("diff", old, old, "--out", tmp_path / "impact.pdf").returncode == 2

@@ -173,6 +173,16 @@ def test_save_writes_the_edit_and_keeps_other_decisions(explorer: Explorer,
     assert (kept.status.value, kept.owner, kept.ticket, kept.hazard_ids) == (
         "in_progress", "A. Analyst", "SEC-1", ["HAZ-7"])
     assert saved[WILDCARD].status.value == "transferred"
+    # The save is on the decisions file's hash-chained audit log, as coming from the explorer.
+    from medthreat.lifecycle import audit_path_for, verify_log
+    from medthreat.lifecycle.audit import history
+
+    log = audit_path_for(decisions_file)
+    assert verify_log(log).ok
+    last = history(log)[-1]
+    assert last.source == "notebook:explorer"
+    assert (target, "status", "accepted") in {(c["key"], c["field"], c["new"])
+                                              for c in last.to_data()["changes"]}
     # The register was re-assessed with the saved decision.
     assert explorer.selected.id == target and explorer.selected.status == "accepted"
     explorer.status_filter.value = "accepted"

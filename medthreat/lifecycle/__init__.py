@@ -1,5 +1,7 @@
-"""The life of a threat model after the first analysis: risk decisions (tracking)."""
+"""The life of a threat model after the first analysis: risk decisions, their hash-chained
+audit trail, and the change impact between model revisions."""
 
+from .audit import AuditEntry, AuditReport, audit_path_for, record_changes, verify_log
 from .decisions import (
     Change,
     Decision,
@@ -18,9 +20,13 @@ from .decisions import (
     merge,
     save_decisions,
 )
+from .diff import ChangeImpact, diff_models
 
 __all__ = [
+    "AuditEntry",
+    "AuditReport",
     "Change",
+    "ChangeImpact",
     "Decision",
     "DecisionIssue",
     "DecisionStatus",
@@ -29,11 +35,16 @@ __all__ = [
     "IssueCode",
     "MatchKind",
     "ResolvedDecision",
+    "audit_path_for",
     "check",
     "check_key",
     "decisions_from_data",
     "decisions_to_data",
+    "diff_models",
     "load_decisions",
     "merge",
+    "record_changes",
     "save_decisions",
+    "verify_log",
 ]
+
