@@ -71,6 +71,14 @@ def _assessed(args: argparse.Namespace, progress: Any = None,
     step(f"analyze ({len(model.components)} components, {len(model.flows)} flows)", 2)
     result = analyze(model, catalog, check=False)
     step(f"assess risk ({len(result.findings)} findings)", 3)
+    if getattr(args, "advisories", None) or getattr(args, "kev", None):
+        from .sbom import with_vulnerabilities
+
+        # SBOMs named by the components, matched to the advisory files: vulnerability
+        # findings rated with the advisories' CVSS (docs/sbom.md).
+        result, register = with_vulnerabilities(result, args.advisories, kev=args.kev,
+                                                policy=policy, decisions=decisions)
+        return result, register, decisions
     return result, assess(result, policy, decisions), decisions
 
 
@@ -121,19 +129,55 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from .lifecycle import check
+    from .sbom import gate_issues
 
     result, register, decisions = _assessed(args)
     unacceptable = [a.id for a in register.unacceptable()]
-    issues = check(decisions, [f.id for f in result.findings], unacceptable=unacceptable)
+    # The decision check, plus: known exploited vulnerabilities must be fixed.
+    issues = gate_issues(register, decisions)
     if issues:
         print(f"medthreat gate: FAILED — {len(issues)} problem(s); {len(unacceptable)} "
               f"unacceptable residual risk(s) under policy {register.policy.id}:")
         for issue in issues:
-            print(f"  [{issue.code.value}] {issue}")
+            print(f"  [{issue.code}] {issue}")
         return EXIT_GATE
     print(f"medthreat gate: passed — {len(result.findings)} findings, {len(unacceptable)} "
           "unacceptable residual risk(s), each with a justified decision")
+    return EXIT_OK
+
+
+def _cmd_sbom_check(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .model import load_model
+    from .sbom import sbom_check_lines
+
+    model = load_model(args.model, _catalog(args))
+    try:
+        today = dt.date.fromisoformat(args.today) if args.today else None
+    except ValueError:
+        raise MedthreatError(f"--today {args.today!r}: expected an ISO date YYYY-MM-DD"
+                             ) from None
+    lines, problems = sbom_check_lines(model, today=today)
+    for line in lines:
+        print(line)
+    if problems:
+        print(f"medthreat sbom check: FAILED — {problems} problem(s)")
+        return EXIT_GATE
+    print("medthreat sbom check: passed — every SBOM has the NTIA minimum elements and "
+          "support information")
+    return EXIT_OK
+
+
+def _cmd_vex(args: argparse.Namespace) -> int:
+    from .sbom import write_vex
+
+    if not args.advisories:
+        raise MedthreatError("medthreat vex: give the advisory files with --advisories FILE...")
+    result, register, _ = _assessed(args)
+    write_vex(register, args.out, timestamp=args.timestamp)
+    count = len(getattr(result, "by_finding", {}))
+    print(f"wrote {args.out} (CycloneDX VEX, {count} vulnerability finding(s))")
     return EXIT_OK
 
 
@@ -384,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="risk policy replacing the shipped default")
         p.add_argument("--decisions", type=Path, metavar="FILE",
                        help="risk decisions file (status, justification, owner, ...)")
+        p.add_argument("--advisories", type=Path, nargs="+", action="extend", default=[],
+                       metavar="FILE", help="vulnerability advisories (OSV, CSAF 2.0 or "
+                       "CycloneDX VEX) matched to the components' SBOMs")
+        p.add_argument("--kev", type=Path, metavar="FILE",
+                       help="CISA Known Exploited Vulnerabilities catalog (JSON); listed "
+                       "vulnerabilities fail the gate until fixed")
         return with_catalog(p)
 
     p = with_risk(sub.add_parser("analyze", help="find and rate threats, write the results"))
@@ -403,6 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_risk(sub.add_parser("gate", help="exit 1 on unacceptable residual risk without "
                                  "a justified decision, orphaned or unjustified decisions"))
     p.set_defaults(func=_cmd_gate)
+
+    p = with_risk(sub.add_parser("vex", help="write a CycloneDX VEX document of the "
+                                 "vulnerability findings and their decisions"))
+    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.add_argument("--timestamp", default="", metavar="ISO-8601",
+                   help="metadata timestamp to write (default: none, for reproducible output)")
+    p.set_defaults(func=_cmd_vex)
+
+    sbom = sub.add_parser("sbom", help="the SBOMs of the model's components")
+    sbom_sub = sbom.add_subparsers(dest="sbom_command", required=True, metavar="ACTION")
+    p = with_catalog(sbom_sub.add_parser("check", help="NTIA minimum elements, support level "
+                                         "and end of support of every SBOM component"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.add_argument("--today", metavar="YYYY-MM-DD",
+                   help="date to compare end of support with (default: today)")
+    p.set_defaults(func=_cmd_sbom_check)
 
     p = with_risk(sub.add_parser("export", help="write the model and its rated findings in "
                                  "another tool's format"))

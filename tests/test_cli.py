@@ -299,3 +299,34 @@ def test_diff_exits_1_when_residual_risk_rises_and_0_when_it_falls(
     assert fell.returncode == 0, fell.stderr
     assert (tmp_path / "impact.xlsx").stat().st_size > 0
     assert run_cli("diff", old, old, "--out", tmp_path / "impact.pdf").returncode == 2
+
+
+def test_sbom_advisories_flow_into_analyze_gate_and_vex(run_cli, tmp_path: Path,
+                                                        repo_root: Path) -> None:
+    data = repo_root / "tests" / "data" / "sbom"
+    for name in ("pump.cdx.json", "osv_requests.json", "csaf_openssl.json", "kev.json"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    model = mt.load_model(MODEL)
+    model.components[0] = model.components[0].model_copy(update={"sbom": "pump.cdx.json"})
+    path = tmp_path / "model.yaml"
+    mt.save_model(model, path)
+    kev = json.loads((data / "kev.json").read_text(encoding="utf-8"))
+    kev_ids = {v["cveID"] for v in kev["vulnerabilities"]}
+    advisories = ["--advisories", "osv_requests.json", "csaf_openssl.json", "--kev", "kev.json"]
+    checked = run_cli("sbom", "check", path, "--today", "2026-11-30", cwd=tmp_path)
+    assert checked.returncode == 1 and "past_end_of_support" in checked.stdout  # openssl 3.0.7
+    done = run_cli("analyze", path, "--out", "out", "--no-pdf", *advisories, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    vulns = {f["id"] for f in doc["findings"] if f["id"].startswith("VULN-")}
+    assert vulns and all(v.endswith(f"@{model.components[0].id}") for v in vulns)
+    gate = run_cli("gate", path, *advisories, cwd=tmp_path)
+    assert gate.returncode == 1
+    assert any(f"VULN-{cve}@" in gate.stdout and "[kev_not_fixed]" in gate.stdout
+               for cve in kev_ids)
+    vex = run_cli("vex", path, *advisories, "--out", "vex.json", cwd=tmp_path)
+    assert vex.returncode == 0, vex.stderr
+    vex_doc = json.loads((tmp_path / "vex.json").read_text(encoding="utf-8"))
+    assert vex_doc["bomFormat"] == "CycloneDX"
+    assert {v["id"] for v in vex_doc["vulnerabilities"]} == {v.split("@")[0][len("VULN-"):]
+                                                           for v in vulns}

@@ -6,6 +6,7 @@ ignored. The builder methods on :class:`Model` let a notebook build a model in a
 
 from __future__ import annotations
 
+import datetime
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -214,6 +215,22 @@ class System(_Strict):
     assumptions: list[str] = Field(
         default_factory=list, description="Assumptions the threat model relies on."
     )
+    last_review: datetime.date | None = Field(
+        None, description="When the threat model was last reviewed (ISO date YYYY-MM-DD); "
+        "IEC 81001-5-1 expects at least a yearly review."
+    )
+    reviewed_by: str = Field("", description="Who did the last threat-model review.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _review_date_is_a_date(cls, value: Any) -> Any:
+        # Numbers would be read as Unix time and datetimes would lose their time: both are
+        # mistakes in a review date, so name them instead.
+        when = value.get("last_review") if isinstance(value, dict) else None
+        if isinstance(when, bool | int | float | datetime.datetime):
+            raise ValueError(f"last_review: expected an ISO date YYYY-MM-DD, e.g. 2026-11-30 "
+                             f"(got {when!r})")
+        return value
 
 
 class TrustBoundary(_Strict):
@@ -286,6 +303,8 @@ class Component(_Scoped):
     processes: list[Id] = Field(default_factory=list, description="Data asset ids processed.")
     interfaces: list[Interface] = Field(default_factory=list)
     functions: list[ClinicalFunction] = Field(default_factory=list)
+    sbom: str = Field("", description="CycloneDX SBOM file (JSON or XML) of the "
+                      "component's software, relative to the model file.")
 
 
 class Actor(_Strict):
