@@ -8,6 +8,7 @@ message names file, line and entry).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import warnings
@@ -31,6 +32,13 @@ def _emit(text: str, out: Path | None) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _iso_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date YYYY-MM-DD") from None
 
 
 def _catalog(args: argparse.Namespace) -> Catalog:
@@ -129,9 +137,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
+    from .lifecycle.review import review_status
     from .sbom import gate_issues
 
     result, register, decisions = _assessed(args)
+    review = review_status(result.model, max_age_days=args.review_max_age)
+    review_fails = args.strict_review and review.expired
+    if review.warning:
+        label = "FAILED" if review_fails else "warning"
+        print(f"medthreat gate: {label}: {review.message}", file=sys.stderr)
     unacceptable = [a.id for a in register.unacceptable()]
     # The decision check, plus: known exploited vulnerabilities must be fixed.
     issues = gate_issues(register, decisions)
@@ -141,9 +155,38 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         for issue in issues:
             print(f"  [{issue.code}] {issue}")
         return EXIT_GATE
+    if review_fails:
+        print("medthreat gate: FAILED — threat-model review "
+              f"{review.state.value.replace('_', ' ')} (--strict-review)")
+        return EXIT_GATE
     print(f"medthreat gate: passed — {len(result.findings)} findings, {len(unacceptable)} "
           "unacceptable residual risk(s), each with a justified decision")
     return EXIT_OK
+
+
+def _cmd_playbook(args: argparse.Namespace) -> int:
+    from .lifecycle.incident import incident_playbooks, playbook_markdown
+    from .model import load_model
+
+    catalog = _catalog(args)
+    model = load_model(args.model, catalog)
+    return _emit(playbook_markdown(incident_playbooks(model, catalog)), args.out)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from ._yaml import dump_json
+    from .lifecycle import load_decisions
+    from .lifecycle.review import load_events, tplc_metrics
+
+    if args.decisions is None and args.events is None:
+        raise MedthreatError("give --decisions FILE, --events FILE or both")
+    decisions = load_decisions(args.decisions) if args.decisions else None
+    events = load_events(args.events) if args.events else None
+    metrics = tplc_metrics(decisions, events=events, today=args.today,
+                           uncontrolled_target_days=args.uncontrolled_days,
+                           controlled_target_days=args.controlled_days)
+    text = dump_json(metrics.to_data()) if args.json else metrics.markdown()
+    return _emit(text, args.out)
 
 
 def _cmd_sbom_check(args: argparse.Namespace) -> int:
@@ -452,6 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_risk(sub.add_parser("gate", help="exit 1 on unacceptable residual risk without "
                                  "a justified decision, orphaned or unjustified decisions"))
+    p.add_argument("--strict-review", action="store_true",
+                   help="also fail when the threat-model review (system.last_review) is "
+                   "overdue or was never recorded; default: print a warning")
+    p.add_argument("--review-max-age", type=int, default=365, metavar="DAYS",
+                   help="longest time between threat-model reviews (default: 365)")
     p.set_defaults(func=_cmd_gate)
 
     p = with_risk(sub.add_parser("vex", help="write a CycloneDX VEX document of the "
@@ -460,6 +508,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timestamp", default="", metavar="ISO-8601",
                    help="metadata timestamp to write (default: none, for reproducible output)")
     p.set_defaults(func=_cmd_vex)
+
+    p = with_catalog(sub.add_parser("playbook", help="incident response playbook skeletons "
+                                    "for the model's critical components (Markdown)"))
+    p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
+    p.add_argument("--out", type=Path, metavar="FILE.md", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_playbook)
+
+    p = sub.add_parser("metrics", help="TPLC remediation metrics from decisions and "
+                       "identified/fixed/deployed dates")
+    p.add_argument("--decisions", type=Path, metavar="FILE", help="risk decisions file")
+    p.add_argument("--events", type=Path, metavar="FILE",
+                   help="events file (.yaml/.json or .csv): id, identified, fixed, deployed, "
+                   "risk (controlled/uncontrolled)")
+    p.add_argument("--today", type=_iso_day, metavar="YYYY-MM-DD",
+                   help="the day to measure open items against (default: today)")
+    p.add_argument("--uncontrolled-days", type=int, default=30, metavar="DAYS",
+                   help="target days to remediate an uncontrolled risk (default: 30)")
+    p.add_argument("--controlled-days", type=int, default=60, metavar="DAYS",
+                   help="target days to remediate a controlled risk (default: 60)")
+    p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_cmd_metrics)
 
     sbom = sub.add_parser("sbom", help="the SBOMs of the model's components")
     sbom_sub = sbom.add_subparsers(dest="sbom_command", required=True, metavar="ACTION")

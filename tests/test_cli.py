@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -330,3 +331,41 @@ def test_sbom_advisories_flow_into_analyze_gate_and_vex(run_cli, tmp_path: Path,
     assert vex_doc["bomFormat"] == "CycloneDX"
     assert {v["id"] for v in vex_doc["vulnerabilities"]} == {v.split("@")[0][len("VULN-"):]
                                                            for v in vulns}
+
+
+def test_gate_warns_on_an_overdue_review_and_fails_on_it_only_when_strict(
+        run_cli, tmp_path: Path) -> None:
+    model = mt.load_model(MODEL)
+    path = tmp_path / "model.yaml"
+    old = model.model_copy(update={"system": model.system.model_copy(
+        update={"last_review": dt.date(2020, 1, 1)})})
+    mt.save_model(old, path)
+    accept_all = tmp_path / "decisions.yaml"  # every element's risks accepted: only the review
+    elements = sorted({f.element_id for f in mt.analyze(old).findings})  # can fail the gate
+    accept_all.write_text("schema_version: 1\ndecisions:\n" + "".join(
+        f"  '*@{e}':\n    status: accepted\n    justification: benefit outweighs the "
+        "residual risk (RM-1)\n    owner: RM\n" for e in elements), encoding="utf-8")
+    lenient = run_cli("gate", path, "--decisions", accept_all)
+    assert "warning" in lenient.stderr and "overdue" in lenient.stderr
+    strict = run_cli("gate", path, "--decisions", accept_all, "--strict-review")
+    assert strict.returncode == 1
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+
+
+def test_playbook_and_metrics_commands(run_cli, tmp_path: Path,
+                                       reference_model_path: Path) -> None:
+    done = run_cli("playbook", reference_model_path, "--out", tmp_path / "playbooks.md")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "playbooks.md").read_text(encoding="utf-8")
+    model = mt.load_model(reference_model_path)
+    monitor = next(c for c in model.components if c.type == "patient_monitor")
+    assert monitor.name in text
+    events = tmp_path / "events.csv"
+    events.write_text("id,identified,fixed,deployed,risk\n"
+                      "A,2026-01-01,2026-01-11,2026-01-21,uncontrolled\n"
+                      "B,2026-02-01,2026-03-03,,controlled\n", encoding="utf-8")
+    metrics = run_cli("metrics", "--events", events, "--today", "2026-06-01", "--json")
+    assert metrics.returncode == 0, metrics.stderr
+    assert json.loads(metrics.stdout)
+    assert run_cli("metrics", "--events", events, "--today", "June").returncode == 2
+    assert run_cli("metrics").returncode == 2

@@ -23,6 +23,7 @@ EXPECTED = (
     "04_networked_imaging_ai_triage.ipynb",
     "05_risk_manager_roundtrip.ipynb",
     "06_submission_package.ipynb",
+    "07_lifecycle.ipynb",
 )
 #: Output text that would make a stored output machine- or run-dependent.
 VOLATILE = {

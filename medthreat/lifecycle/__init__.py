@@ -1,5 +1,6 @@
 """The life of a threat model after the first analysis: risk decisions, their hash-chained
-audit trail, and the change impact between model revisions."""
+audit trail, the change impact between model revisions, review cadence and TPLC metrics, and
+incident response playbooks."""
 
 from .audit import AuditEntry, AuditReport, audit_path_for, record_changes, verify_log
 from .decisions import (
@@ -20,7 +21,9 @@ from .decisions import (
     merge,
     save_decisions,
 )
-from .diff import ChangeImpact, diff_models
+from .diff import ChangeImpact, diff_models, impact_html, impact_markdown
+from .incident import Playbook, incident_playbooks, playbook_markdown
+from .review import ReviewStatus, TplcMetrics, review_status, tplc_metrics
 
 __all__ = [
     "AuditEntry",
@@ -34,17 +37,26 @@ __all__ = [
     "DecisionsError",
     "IssueCode",
     "MatchKind",
+    "Playbook",
     "ResolvedDecision",
+    "ReviewStatus",
+    "TplcMetrics",
     "audit_path_for",
     "check",
     "check_key",
     "decisions_from_data",
     "decisions_to_data",
     "diff_models",
+    "impact_html",
+    "impact_markdown",
+    "incident_playbooks",
     "load_decisions",
     "merge",
+    "playbook_markdown",
     "record_changes",
+    "review_status",
     "save_decisions",
+    "tplc_metrics",
     "verify_log",
 ]
 
