@@ -139,7 +139,7 @@ def test_all_sections_present_in_order(markdown: str, html: str) -> None:
         html_positions.append(html.index(marker))
     assert md_positions == sorted(md_positions)
     assert html_positions == sorted(html_positions)
-    assert len(SECTIONS) == 14
+    assert len(SECTIONS) == 15
 
 
 def test_numbers_equal_the_register(register: mt.RiskRegister, markdown: str,

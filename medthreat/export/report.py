@@ -73,7 +73,11 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("coverage", "Regulatory coverage"),
     ("labeling", "Labeling draft"),
     ("open-items", "Open items"),
+    ("maintenance", "Maintenance and incident response"),
 )
+
+#: Incident response playbooks the report shows in full (``medthreat playbook`` writes all).
+PLAYBOOKS_SHOWN = 8
 
 #: How many rows long lists show before summarising the rest.
 TOP_ELEMENTS = 40
@@ -627,6 +631,35 @@ def _toc() -> list[dict[str, Any]]:
     return out
 
 
+def _maintenance(register: RiskRegister) -> dict[str, Any]:
+    """Review cadence (from the model, never from today's date: the report stays the same
+    for the same inputs) and the first incident response playbooks."""
+    from ..graph import critical_assets, patient_devices
+    from ..lifecycle.incident import incident_playbooks
+
+    model, catalog = register.analysis.model, register.analysis.catalog
+    system = model.system
+    due = None
+    if system.last_review is not None:
+        try:
+            due = system.last_review.replace(year=system.last_review.year + 1)
+        except ValueError:  # 29 February
+            due = system.last_review.replace(year=system.last_review.year + 1, day=28)
+    critical = {c.id for c in model.components if not c.out_of_scope} & (
+        set(critical_assets(model, catalog)) | patient_devices(model, catalog))
+    playbooks = incident_playbooks(model, catalog, limit=PLAYBOOKS_SHOWN)
+    phases = ("detect", "contain", "eradicate", "recover", "practise")
+    return {
+        "last_review": system.last_review.isoformat() if system.last_review else "",
+        "reviewed_by": system.reviewed_by, "due": due.isoformat() if due else "",
+        "critical": len(critical), "shown": len(playbooks),
+        "playbooks": [{"name": p.name, "component": p.component,
+                       "reasons": ", ".join(p.reasons).replace("_", " "),
+                       "phases": [(phase, list(getattr(p, phase))) for phase in phases]}
+                      for p in playbooks],
+    }
+
+
 def _context(register: RiskRegister, views: Sequence[View]) -> dict[str, Any]:
     """Everything both templates show, computed once (views without their SVG)."""
     issues = _decision_issues(register)
@@ -646,6 +679,7 @@ def _context(register: RiskRegister, views: Sequence[View]) -> dict[str, Any]:
         "transfer": _safety_transfer(register),
         "coverage": _coverage(register), "labeling": labeling,
         "open": _open_items(register, open_risks, issues, labeling),
+        "maintenance": _maintenance(register),
         "limits": {"top_elements": TOP_ELEMENTS, "detail_elements": DETAIL_ELEMENTS,
                    "detail_findings": DETAIL_FINDINGS, "top_rows": TOP_ROWS,
                    "labeling": LABELING_PER_TOPIC},

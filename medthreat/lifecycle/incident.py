@@ -258,8 +258,10 @@ def _label(labels: dict[str, str], ident: str) -> str:
     return f"{name} ({ident})" if name and name != ident else ident
 
 
-def incident_playbooks(model: Model, catalog: Catalog | None = None) -> list[Playbook]:
-    """One playbook per critical component, in model order.
+def incident_playbooks(model: Model, catalog: Catalog | None = None, *,
+                       limit: int | None = None) -> list[Playbook]:
+    """One playbook per critical component, in model order (the first ``limit`` only, when
+    given: a report of a large model shows a few and points to ``medthreat playbook``).
 
     Critical components are those of :func:`medthreat.graph.critical_assets` plus the
     :func:`medthreat.graph.patient_devices`. Deterministic: the same model gives the same
@@ -295,11 +297,13 @@ def incident_playbooks(model: Model, catalog: Catalog | None = None) -> list[Pla
                               if c.id in a.targets or not a.targets})
                 for c in model.components}
 
-    playbooks = []
+    playbooks: list[Playbook] = []
     for comp in model.components:
         cid = comp.id
         if comp.out_of_scope or cid not in graph or (cid not in critical and cid not in devices):
             continue
+        if limit is not None and len(playbooks) >= limit:
+            break
         reasons = tuple(critical.get(cid, ())) + (("patient_device",) if cid in devices else ())
         lost = []
         for f in flows:
