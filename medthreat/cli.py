@@ -190,18 +190,11 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_sbom_check(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from .model import load_model
     from .sbom import sbom_check_lines
 
     model = load_model(args.model, _catalog(args))
-    try:
-        today = dt.date.fromisoformat(args.today) if args.today else None
-    except ValueError:
-        raise MedthreatError(f"--today {args.today!r}: expected an ISO date YYYY-MM-DD"
-                             ) from None
-    lines, problems = sbom_check_lines(model, today=today)
+    lines, problems = sbom_check_lines(model, today=args.today)
     for line in lines:
         print(line)
     if problems:
@@ -536,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_catalog(sbom_sub.add_parser("check", help="NTIA minimum elements, support level "
                                          "and end of support of every SBOM component"))
     p.add_argument("model", type=Path, help="model file (.yaml, .yml or .json)")
-    p.add_argument("--today", metavar="YYYY-MM-DD",
+    p.add_argument("--today", type=_iso_day, metavar="YYYY-MM-DD",
                    help="date to compare end of support with (default: today)")
     p.set_defaults(func=_cmd_sbom_check)
 

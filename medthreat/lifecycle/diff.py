@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._yaml import atomic_output
 from ..export._text import markdown_cell, spreadsheet_text
+from ..graph import _attr
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -368,13 +369,7 @@ def _compare_decisions(decisions: Decisions | None, old_ids: set[str],
 
 
 def _attribute(catalog: Catalog, component: Component, name: str) -> Any:
-    if name in component.attributes:
-        return component.attributes[name]
-    ctype = catalog.component_types.get(component.type)
-    if ctype is not None and name in ctype.attributes:
-        return ctype.attributes[name]
-    spec = catalog.attributes.get(name)
-    return spec.default if spec is not None else False
+    return _attr(catalog, component, name)
 
 
 def is_ai_component(component: Component, catalog: Catalog) -> bool:

@@ -29,7 +29,7 @@ from univers.version_range import RANGE_CLASS_BY_SCHEMES, VersionRange
 from univers.versions import SemverVersion, Version
 
 from ..errors import MedthreatError
-from .sbom import Sbom, SbomComponent, _read_raw
+from .sbom import Sbom, SbomComponent, _read_raw, parse_bom
 
 __all__ = [
     "Advisory",
@@ -312,17 +312,7 @@ def _affected_from_ref(ref: str, versions: list[Any]) -> AffectedPackage | None:
 def _cyclonedx_vex(raw: Any, kind: str, source: str) -> list[Advisory]:
     """Vulnerabilities of a CycloneDX document (JSON dict or XML element), read with
     cyclonedx-python-lib."""
-    import warnings
-
-    from cyclonedx.model.bom import Bom
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bom = Bom.from_json(raw) if kind == "json" else Bom.from_xml(raw)  # type: ignore[attr-defined]
-    except Exception as exc:  # the library raises many kinds of errors on bad input
-        raise MedthreatError(f"{source}: not a readable CycloneDX VEX document "
-                             f"({type(exc).__name__}: {exc})") from None
+    bom = parse_bom(raw, kind, f"{source}: not a readable CycloneDX VEX document")
     out = []
     for v in sorted(bom.vulnerabilities, key=lambda v: (v.id or "", str(v.bom_ref.value))):
         vector, score = "", None

@@ -195,6 +195,20 @@ def _flatten(components: Any) -> list[Any]:
     return out
 
 
+def parse_bom(raw: Any, kind: str, failure: str) -> Any:
+    """A CycloneDX ``Bom`` from a JSON document or an XML element (``kind``), read with
+    cyclonedx-python-lib; any error of the library becomes a :class:`MedthreatError` starting
+    with ``failure``."""
+    from cyclonedx.model.bom import Bom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Bom.from_json(raw) if kind == "json" else Bom.from_xml(raw)  # type: ignore[attr-defined]
+    except Exception as exc:  # the library raises many kinds of errors on bad input
+        raise MedthreatError(f"{failure} ({type(exc).__name__}: {exc})") from None
+
+
 def load_sbom(path: str | os.PathLike[str]) -> Sbom:
     """Read a CycloneDX 1.4-1.6 SBOM (JSON or XML) with cyclonedx-python-lib.
 
@@ -203,17 +217,9 @@ def load_sbom(path: str | os.PathLike[str]) -> Sbom:
     timestamp with the current time, which would hide a missing NTIA element).
     Raises :class:`~medthreat.errors.MedthreatError` naming the file when it cannot be read.
     """
-    from cyclonedx.model.bom import Bom
-
     path = Path(path)
     kind, raw = _read_raw(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bom = Bom.from_json(raw) if kind == "json" else Bom.from_xml(raw)  # type: ignore[attr-defined]
-    except Exception as exc:  # the library raises many kinds of errors on bad input
-        raise MedthreatError(f"{path}: not a readable CycloneDX SBOM "
-                             f"({type(exc).__name__}: {exc})") from None
+    bom = parse_bom(raw, kind, f"{path}: not a readable CycloneDX SBOM")
     if kind == "json":
         spec = str(raw.get("specVersion", ""))
         serial = str(raw.get("serialNumber", ""))
