@@ -52,6 +52,7 @@ __all__ = [
     "UpdatePath",
     "attack_paths",
     "attack_paths_frame",
+    "attribute_of",
     "blast_radius",
     "blast_radius_frame",
     "boundary_chain",
@@ -295,7 +296,8 @@ def _catalog(catalog: Catalog | None) -> Catalog:
     return default_catalog()
 
 
-def _attr(catalog: Catalog, e: Component | Actor, name: str, fallback: Any = False) -> Any:
+def attribute_of(catalog: Catalog, e: Component | Actor, name: str,
+                 fallback: Any = False) -> Any:
     """Effective attribute value: the component's override, its type's value, the default."""
     if isinstance(e, Component):
         if name in e.attributes:
@@ -491,7 +493,7 @@ def entry_points(model: Model, catalog: Catalog | None = None, *,
             add(e.id, AttackVector.internet, "outside every trust boundary")
         elif inner.kind is BoundaryKind.internet:
             add(e.id, AttackVector.internet, f"in internet boundary {inner.id!r}")
-        if isinstance(e, Component) and _attr(catalog, e, "internet_facing"):
+        if isinstance(e, Component) and attribute_of(catalog, e, "internet_facing"):
             add(e.id, AttackVector.internet, "internet_facing")
         if inner is not None and inner.kind is not BoundaryKind.internet:
             if inner.effective_trust is Trust.untrusted:
@@ -510,9 +512,9 @@ def entry_points(model: Model, catalog: Catalog | None = None, *,
                 add(e.id, AttackVector.physical, f"exposed {kind} port")
             elif not i.exposed:
                 add(e.id, AttackVector.physical, f"{kind} interface inside the enclosure")
-        access = str(_attr(catalog, e, "physical_access", "none"))
+        access = str(attribute_of(catalog, e, "physical_access", "none"))
         if access not in _NO_PHYSICAL_ACCESS:
-            if _attr(catalog, e, "has_user_interface"):
+            if attribute_of(catalog, e, "has_user_interface"):
                 add(e.id, AttackVector.local, f"user interface, physical_access {access}")
             add(e.id, AttackVector.physical, f"physical_access {access}")
     for f in model.flows:
@@ -673,19 +675,19 @@ def critical_assets(model: Model, catalog: Catalog | None = None) -> dict[str, t
         handled = {kinds.get(d) for d in (*c.stores, *c.processes)}
         stored = {kinds.get(d) for d in c.stores}
         reasons = []
-        if ClinicalFunction.therapy_delivery in c.functions or _attr(catalog, c,
+        if ClinicalFunction.therapy_delivery in c.functions or attribute_of(catalog, c,
                                                                     "delivers_therapy"):
             reasons.append("therapy_delivery")
-        if ClinicalFunction.alarming in c.functions or _attr(catalog, c, "raises_alarms"):
+        if ClinicalFunction.alarming in c.functions or attribute_of(catalog, c, "raises_alarms"):
             reasons.append("alarming")
         if ctype is not None and ctype.element == "data_store" and (
-                DataKind.phi in stored or _attr(catalog, c, "stores_phi")):
+                DataKind.phi in stored or attribute_of(catalog, c, "stores_phi")):
             reasons.append("phi_store")
-        if DataKind.model_weights in handled or _attr(catalog, c, "holds_model_artifacts"):
+        if DataKind.model_weights in handled or attribute_of(catalog, c, "holds_model_artifacts"):
             reasons.append("model_weights")
-        if DataKind.training_data in handled or _attr(catalog, c, "holds_training_data"):
+        if DataKind.training_data in handled or attribute_of(catalog, c, "holds_training_data"):
             reasons.append("training_data")
-        if _attr(catalog, c, "holds_signing_keys"):
+        if attribute_of(catalog, c, "holds_signing_keys"):
             reasons.append("signing_keys")
         if reasons:
             result[c.id] = tuple(reasons)
@@ -874,9 +876,9 @@ def patient_devices(model: Model, catalog: Catalog | None = None) -> set[str]:
         if c.out_of_scope:
             continue
         ctype = catalog.component_types.get(c.type)
-        if _attr(catalog, c, "patient_facing") or (
+        if attribute_of(catalog, c, "patient_facing") or (
                 ctype is not None and ctype.category == "device"
-                and _attr(catalog, c, "max_patients", 1) != 0):
+                and attribute_of(catalog, c, "max_patients", 1) != 0):
             found.add(c.id)
     return found
 
@@ -945,7 +947,7 @@ def update_paths(model: Model, catalog: Catalog | None = None) -> list[UpdatePat
         if c.out_of_scope:
             continue
         for name, members in role.items():
-            if _attr(catalog, c, name):
+            if attribute_of(catalog, c, name):
                 members.add(c.id)
         ctype = catalog.component_types.get(c.type)
         if ctype is not None and ctype.category == "device":

@@ -13,6 +13,9 @@ from conftest import REFERENCE_MODEL
 import medthreat as mt
 from medthreat.export import write_all
 from medthreat.export.bundle import BUNDLE_STEPS
+from medthreat.export.diagram import dot_available
+from medthreat.export.register import REGISTER_COLUMNS, register_json
+from medthreat.export.views import architecture_views
 
 EXPECTED = ("findings.json", "findings.csv", "register.json", "register.csv", "register.xlsx",
             "summary.md", "dfd.dot", "report.md", "report.html", "labeling.md")
@@ -57,13 +60,20 @@ def test_the_report_embeds_every_view_and_the_findings_carry_the_register(
     out, _, _ = bundle
     html = (out / "report.html").read_text(encoding="utf-8")
     md = (out / "report.md").read_text(encoding="utf-8")
-    for dot in sorted((out / "views").glob("*.dot")):
-        assert dot.stem in html or dot.stem.replace("_", " ") in html.lower() or \
-            dot.stem in md, dot.stem
+    views = architecture_views(register)
+    for view in views:
+        assert view.title in html and view.title in md, view.id
+        assert (out / "views" / f"{view.id}.dot").read_text(encoding="utf-8") == view.dot
+    if dot_available():  # each view inline as SVG, drawn once for the files and the report
+        assert html.count("<svg") >= len(views)
     doc = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     by_id = {f["id"]: f for f in doc["findings"]}
+    assert set(by_id) == {a.id for a in register}
     for a in register:
+        assert set(by_id[a.id]["register"]) == set(REGISTER_COLUMNS)
         assert by_id[a.id]["register"]["residual_risk"] == a.residual.level.id
+    # the streamed register.json is the same text as the in-memory one
+    assert (out / "register.json").read_text(encoding="utf-8") == register_json(register)
 
 
 def test_cli_analyze_shows_progress_when_asked_and_is_quiet_otherwise(run_cli,

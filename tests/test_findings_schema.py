@@ -17,14 +17,12 @@ from medthreat.export.findings import (
     FORMAT,
     findings_json,
     findings_schema,
-    write_findings,
     write_findings_json,
 )
 from medthreat.export.register import (
     REGISTER_COLUMNS,
     RecordContext,
     json_chunks,
-    register_json,
     register_record,
 )
 from medthreat.graph import AttackVector
@@ -170,17 +168,6 @@ def test_json_is_deterministic_and_canonical(analysis: mt.Analysis, register: mt
     path = write_findings_json(analysis, tmp_path / "f" / "findings.json", register)
     assert path.read_text(encoding="utf-8") == text
     assert [p.name for p in path.parent.iterdir()] == ["findings.json"]
-
-
-def test_write_findings_passes_the_register(analysis: mt.Analysis, register: mt.RiskRegister,
-                                           tmp_path: Path) -> None:
-    written = write_findings(analysis, tmp_path, register)
-    names = [p.name for p in written]
-    assert names[:6] == ["findings.json", "findings.csv", "register.xlsx", "register.json",
-                         "register.csv", "summary.md"]
-    assert (tmp_path / "register.json").read_text(encoding="utf-8") == register_json(register)
-    doc = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
-    assert all(set(f["register"]) == set(REGISTER_COLUMNS) for f in doc["findings"])
 
 
 def test_register_of_another_analysis_is_refused(register: mt.RiskRegister) -> None:

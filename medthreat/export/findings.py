@@ -116,35 +116,19 @@ def findings_csv(analysis: Analysis) -> str:
         return csv_text(analysis.to_records(), CSV_COLUMNS, cell)
 
 
-def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str],
-                   register: RiskRegister | None = None) -> list[Path]:
-    """Write findings.json, findings.csv, summary.md and the data-flow diagram (dfd.dot, and
-    dfd.svg where Graphviz is installed) into ``out_dir``; with a risk ``register`` also
-    register.xlsx (the Excel risk register), register.json and register.csv, and a risk section
-    in summary.md. Return the paths."""
+def write_findings(analysis: Analysis, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write what an analysis without a risk assessment documents into ``out_dir``:
+    findings.json, findings.csv, summary.md and the data-flow diagram (dfd.dot, and dfd.svg
+    where Graphviz is installed). Return the paths. With an assessed register,
+    :func:`medthreat.export.write_all` writes these and every other document."""
+    from .diagram import dfd_dot, dfd_svg
     from .markdown import summary_markdown
 
     out = Path(out_dir)
-    written = [write_findings_json(analysis, out / "findings.json", register)]
-    files = {"findings.csv": findings_csv(analysis)}
-    summary = summary_markdown(analysis)
-    if register is not None:
-        from .excel import write_register
-        from .register import register_csv, risk_markdown, write_register_json
-
-        for name, text in files.items():
-            atomic_write(out / name, text)
-            written.append(out / name)
-        files = {}
-        written.append(write_register(register, out / "register.xlsx"))
-        written.append(write_register_json(register, out / "register.json"))
-        files["register.csv"] = register_csv(register)
-        summary += "\n" + risk_markdown(register)
-    files["summary.md"] = summary
-    from .diagram import dfd_dot, dfd_svg
-
+    written = [write_findings_json(analysis, out / "findings.json")]
     dot = dfd_dot(analysis.model, analysis)
-    files["dfd.dot"] = dot
+    files = {"findings.csv": findings_csv(analysis), "summary.md": summary_markdown(analysis),
+             "dfd.dot": dot}
     svg = dfd_svg(dot)
     if svg is not None:
         files["dfd.svg"] = svg

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..graph import _attr, flow_protection, update_paths
+from ..graph import attribute_of, flow_protection, update_paths
 from ..model import Component, DataKind
 from ._text import markdown_cell
 
@@ -172,7 +172,7 @@ class _Facts:
         self.suggested = suggested
 
     def attr(self, c: Component, name: str) -> Any:
-        return _attr(self.catalog, c, name)
+        return attribute_of(self.catalog, c, name)
 
     def with_attr(self, name: str) -> list[str]:
         return sorted(c.id for c in self.components if self.attr(c, name) is True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._yaml import atomic_output
 from ..export._text import markdown_cell, spreadsheet_text
-from ..graph import _attr
+from ..graph import attribute_of
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -368,10 +368,6 @@ def _compare_decisions(decisions: Decisions | None, old_ids: set[str],
 # -- PCCP check -----------------------------------------------------------------------------
 
 
-def _attribute(catalog: Catalog, component: Component, name: str) -> Any:
-    return _attr(catalog, component, name)
-
-
 def is_ai_component(component: Component, catalog: Catalog) -> bool:
     """True for components whose type is in the catalog's AI category, executes ML inference,
     trains or is a model, holds model artefacts or training data, or is a model registry or
@@ -379,7 +375,7 @@ def is_ai_component(component: Component, catalog: Catalog) -> bool:
     ctype = catalog.component_types.get(component.type)
     if component.type in AI_TYPES or (ctype is not None and ctype.category.value == "ai"):
         return True
-    return any(_attribute(catalog, component, a) is True for a in AI_ATTRIBUTES)
+    return any(attribute_of(catalog, component, a) is True for a in AI_ATTRIBUTES)
 
 
 def _ai_elements(old: Model, new: Model, catalog: Catalog, model_changes: list[ModelChange],

@@ -25,8 +25,8 @@ import networkx as nx
 
 from ..export._text import markdown_cell
 from ..graph import (
-    _attr,
     _catalog,
+    attribute_of,
     boundary_chain,
     critical_assets,
     flow_graph,
@@ -96,11 +96,11 @@ def restore_tier(component: Component, catalog: Catalog | None = None) -> int:
     catalog = _catalog(catalog)
     ctype = catalog.component_types.get(component.type)
     category = str(ctype.category) if ctype is not None else ""
-    if _attr(catalog, component, "is_identity_provider"):
+    if attribute_of(catalog, component, "is_identity_provider"):
         return 0
-    if category in ("device", "app") or _attr(catalog, component, "patient_facing"):
+    if category in ("device", "app") or attribute_of(catalog, component, "patient_facing"):
         return 3
-    if _attr(catalog, component, "network_infrastructure") or _attr(
+    if attribute_of(catalog, component, "network_infrastructure") or attribute_of(
             catalog, component, "routes_messages"):
         return 1
     return 2
@@ -292,7 +292,7 @@ def incident_playbooks(model: Model, catalog: Catalog | None = None, *,
     deps = dependency_graph(model, catalog)
     order = recovery_order(deps)
     loggers = sorted(c for c in elements if isinstance(elements[c], Component)
-                     and _attr(catalog, elements[c], "logs_security_events"))
+                     and attribute_of(catalog, elements[c], "logs_security_events"))
     controls = {c.id: sorted({a.control for a in model.controls
                               if c.id in a.targets or not a.targets})
                 for c in model.components}
