@@ -16,7 +16,7 @@ LINT_PATHS := $(wildcard medthreat tests benchmarks)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench bench-export clean
+.PHONY: help venv demo test lint bench bench-export bench-fuzz sbom clean
 
 help:
 	@echo "make demo   install into .venv, then validate and analyze the reference model into $(DEMO_OUT)/"
@@ -24,6 +24,8 @@ help:
 	@echo "make lint   ruff check"
 	@echo "make bench  engine scaling benchmark (against pytm)"
 	@echo "make bench-export  full export (register, report, JSON, diagrams) at 1,000 and 3,000 components"
+	@echo "make bench-fuzz  10,000 generated hostile inputs for every reader of user files"
+	@echo "make sbom   the project's own CycloneDX SBOM in reports/sbom/, checked by medthreat"
 	@echo "make clean  remove .venv, build artifacts and generated reports"
 
 venv: $(VENV)/.installed
@@ -72,6 +74,12 @@ bench: venv
 
 bench-export: venv
 	$(BIN)/python benchmarks/export_scale.py $(BENCH_ARGS)
+
+sbom: venv
+	bash scripts/sbom.sh
+
+bench-fuzz: venv
+	$(BIN)/python benchmarks/fuzz_readers.py --json reports/bench/fuzz.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

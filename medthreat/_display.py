@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
+from .export._text import printable
+
 if TYPE_CHECKING:
     from .catalog import Catalog
     from .engine import Analysis, Finding
@@ -105,8 +107,9 @@ _SVG_SIZE = re.compile(r'\s(width|height)="[^"]*"')
 
 
 def _e(value: object) -> str:
-    """Escape any value as HTML text (quotes too, so it is safe in attributes)."""
-    return escape(str(value), quote=True)
+    """Escape any value as HTML text (quotes too, so it is safe in attributes), control
+    characters shown as U+FFFD."""
+    return escape(printable(str(value)), quote=True)
 
 
 def _words(value: str) -> str:

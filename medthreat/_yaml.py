@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,11 @@ Path_ = tuple[str | int, ...]
 # Large enough for any real model; small enough that a hostile file cannot stall the reader.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 100
+# Entries a document may hold once its aliases are expanded. Safe loading shares aliased data,
+# so a "billion laughs" document loads cheaply, but anything that walks the data (validation,
+# JSON, exports) expands it. The largest shipped catalog file or model has under 3,000
+# entries; a document whose aliases expand beyond this limit is refused as an alias bomb.
+MAX_EXPANDED_ENTRIES = 1_000_000
 
 # libyaml's parser when PyYAML was built with it (several times faster); same safe constructor.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -72,19 +78,81 @@ def _line_map(node: yaml.Node) -> dict[Path_, int]:
     return lines
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root: yaml.Node, limit: int = MAX_EXPANDED_ENTRIES) -> int | None:
+    """Entries (keys, values, items) of a node tree once every alias is expanded.
+
+    Each node's size is computed once (memoised by node id), so an alias bomb costs linear
+    time; counting stops just above ``limit``. ``None`` when an alias refers to a node that
+    contains it: a recursive structure whose expansion never ends.
+    """
+    size, _ = _expansion(root, limit)
+    return size
+
+
+def _expansion(root: yaml.Node, limit: int) -> tuple[int | None, yaml.Node | None]:
+    """Expanded size of ``root`` and the innermost node that is recursive or over ``limit``."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    culprit: yaml.Node | None = None
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        current, children_done = stack.pop()
+        key = id(current)
+        if children_done:
+            open_nodes.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(current))
+            if total > limit and culprit is None:
+                culprit = current
+            sizes[key] = min(total, limit + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return None, current
+        open_nodes.add(key)
+        stack.append((current, True))
+        stack.extend((child, False) for child in _children(current) if id(child) not in sizes)
+    return sizes[id(root)], culprit
+
+
+def _alias_problem(node: yaml.Node, file: str) -> Problem | None:
+    """A problem when the document's aliases make it recursive or expand it too far."""
+    size, culprit = _expansion(node, MAX_EXPANDED_ENTRIES)
+    line = (culprit or node).start_mark.line + 1
+    if size is None:
+        return Problem(file, line, "", "an alias refers to an entry that contains it (a "
+                       "recursive structure); expected plain data, write the entry out")
+    if size > MAX_EXPANDED_ENTRIES:
+        return Problem(file, line, "", f"aliases expand to more than {MAX_EXPANDED_ENTRIES:,} "
+                       "entries (an alias bomb?); expected a document of ordinary size, write "
+                       "the entries out or use fewer aliases")
+    return None
+
+
 def _structure_problems(node: yaml.Node, file: str) -> list[Problem]:
     """What safe loading hides or crashes on, found on the composed node tree.
 
     - keys repeated within one mapping (PyYAML keeps the last silently: what the user wrote
       first would be lost);
     - impossible dates such as 2026-13-01 (PyYAML raises a bare ValueError for them);
-    - nesting deeper than MAX_DEPTH.
+    - nesting deeper than MAX_DEPTH;
+    - aliases that expand to more than MAX_EXPANDED_ENTRIES entries, or that refer to an
+      entry containing them.
 
     Aliased nodes are visited once, so an alias bomb costs linear time here.
     """
     constructor = yaml.SafeLoader("")
     problems: list[Problem] = []
     seen: set[int] = set()
+    aliased = False
     stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(node, ())]
     while stack:
         current, path = stack.pop()
@@ -93,6 +161,7 @@ def _structure_problems(node: yaml.Node, file: str) -> list[Problem]:
                                     f"nesting deeper than {MAX_DEPTH} levels"))
             break
         if id(current) in seen:
+            aliased = True
             continue
         seen.add(id(current))
         if isinstance(current, yaml.MappingNode):
@@ -120,6 +189,10 @@ def _structure_problems(node: yaml.Node, file: str) -> list[Problem]:
                                         f"{current.value!r} is not a calendar date ({exc}); "
                                         "expected an ISO date YYYY-MM-DD, e.g. 2026-11-30"))
     constructor.dispose()
+    if aliased and not any("nesting deeper" in p.message for p in problems):
+        alias_problem = _alias_problem(node, file)
+        if alias_problem is not None:
+            problems.append(alias_problem)
     return sorted(problems, key=lambda p: (p.line or 0, p.path, p.message))
 
 
@@ -127,6 +200,16 @@ def _check_structure(node: yaml.Node, file: str) -> None:
     problems = _structure_problems(node, file)
     if problems:
         raise MedthreatError(problems)
+
+
+# Characters JSON strings may hold but YAML text may not (or counts as line breaks). Escaped
+# as \uXXXX they mean the same in a JSON string, so the YAML composer can read JSON holding them.
+_YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
+                          "\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any, SourceMap]:
@@ -145,7 +228,7 @@ def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any,
             raise MedthreatError([Problem(file, None, "", "malformed JSON: nesting too deep")]
                                  ) from None
         try:  # JSON is (nearly) YAML: reuse the YAML composer for line numbers where it can.
-            node = yaml.compose(text, Loader=_Loader)
+            node = yaml.compose(_YAML_UNSAFE.sub(_escape_char, text), Loader=_Loader)
         except (yaml.YAMLError, RecursionError):
             node = None
         if node is not None:
@@ -162,6 +245,13 @@ def parse_text(text: str, file: str, *, json_format: bool = False) -> tuple[Any,
             data = loader.construct_document(node)
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text[: exc.position].count("\n") + 1
+        raise MedthreatError([Problem(file, line, "", f"malformed YAML: character "
+                                      f"U+{exc.character:04X} is not allowed ({exc.reason}); "
+                                      "expected printable text, write it as an escape such as "
+                                      f'"\\u{exc.character:04x}" in a double-quoted string')]
+                             ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -203,11 +293,29 @@ def read_file(path: str | os.PathLike[str]) -> tuple[Any, SourceMap]:
     return parse_text(text, name, json_format=p.suffix.lower() == ".json")
 
 
+class _Dumper(yaml.SafeDumper):
+    """Safe dumper that double-quotes text holding U+0085 (next line).
+
+    PyYAML writes that character raw in plain, single-quoted and block scalars, where a YAML
+    reader takes it for a line break, so the text would not load back as it was saved.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '"' if "\x85" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(data: Any) -> str:
-    """YAML text in a stable form: insertion order kept, Unicode kept, block style."""
-    return yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
-    )
+    """YAML text in a stable form: insertion order kept, Unicode kept, block style.
+
+    Loading the text with :func:`parse_text` gives ``data`` back.
+    """
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False)
 
 
 def dump_json(data: Any) -> str:
@@ -225,21 +333,40 @@ def _new_file_mode() -> int:
 _NEW_FILE_MODE = _new_file_mode()
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike[str], *, mode: int | None = None
+                  ) -> Iterator[BinaryIO]:
     """A binary file handle whose content replaces ``path`` only when the block completes.
 
-    The data goes to a temporary file beside ``path``, is flushed to disk and renamed over
-    ``path``; an exception or a crash mid-write leaves the previous file intact and removes the
-    temporary one. The new file keeps the permissions of the file it replaces (or gets the
-    usual ones under the umask), not the private mode of a temporary file.
+    The data goes to a temporary file ``.<name>.<random>.tmp`` beside ``path``, is flushed to
+    disk and renamed over ``path`` (and the rename flushed too); an exception mid-write leaves
+    the previous file intact and removes the temporary one. A process killed mid-write also
+    leaves the previous file intact, but its temporary file stays behind: it is never read and
+    can be deleted. The new file keeps the permissions of the file it replaces (or gets the
+    usual ones under the umask, or ``mode`` when given), not the private mode of a temporary
+    file.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except OSError:
-        mode = _NEW_FILE_MODE
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except OSError:
+            mode = _NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -252,12 +379,26 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_dir(target.parent)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write ``text`` (UTF-8) or bytes to ``path`` through :func:`atomic_output`."""
     with atomic_output(path) as handle:
         handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+
+
+def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> bytes:
+    """Copy ``source`` to ``path`` through :func:`atomic_output` and return the bytes copied.
+
+    ``path`` is afterwards either what it was or a complete copy, never a partial one; it gets
+    the permissions of ``source`` (a backup of a private file stays private).
+    """
+    src = Path(source)
+    data = src.read_bytes()
+    with atomic_output(path, mode=stat.S_IMODE(src.stat().st_mode)) as handle:
+        handle.write(data)
+    return data
 
 
 def iter_yaml_files(folder: Path) -> Iterator[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._yaml import atomic_write, dump_yaml
+from ._yaml import atomic_copy, atomic_write, dump_yaml
 from .catalog import SECTIONS_HELP, Catalog
 from .errors import MedthreatError
 
@@ -263,8 +263,6 @@ def _cmd_compare_pytm(args: argparse.Namespace) -> int:
 
 
 def _cmd_register_import(args: argparse.Namespace) -> int:
-    import shutil
-
     from .engine import analyze
     from .export.excel import import_register
     from .lifecycle import Decisions, load_decisions, save_decisions
@@ -285,7 +283,7 @@ def _cmd_register_import(args: argparse.Namespace) -> int:
         return EXIT_OK
     if target.exists():  # keep what the file said before, whatever happens next
         backup = target.with_name(target.name + ".bak")
-        shutil.copy2(target, backup)
+        atomic_copy(target, backup)
         print(f"kept the previous decisions in {backup}")
     log = audit_path_for(target)  # the record first: no saved change without it
     record_changes(log, changes, actor=args.actor, source="cli:register-import",

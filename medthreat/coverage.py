@@ -126,13 +126,13 @@ class Coverage:
         lines = [f"# Regulatory coverage: {_md(self.system)}", "",
                  "| framework | covered | planned | missing |", "|---|---:|---:|---:|"]
         for fw, counts in self.summary().items():
-            lines.append(f"| {fw} | {counts['covered']} | {counts['planned']} | "
+            lines.append(f"| {_md(fw)} | {counts['covered']} | {counts['planned']} | "
                          f"{counts['missing']} |")
         current = None
         for row in self.rows:
             if row.framework != current:
                 current = row.framework
-                lines += ["", f"## {current}", "",
+                lines += ["", f"## {_md(current)}", "",
                           "| requirement | title | status | satisfied by | missing |",
                           "|---|---|---|---|---|"]
             by = [*row.controls, *(f"{c} (planned)" for c in row.planned),
@@ -167,7 +167,9 @@ class Coverage:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    from .export._text import markdown_cell
+
+    return markdown_cell(text)
 
 
 def model_elements(model: Model, catalog: Catalog) -> frozenset[str]:

@@ -23,6 +23,22 @@ __all__ = [
 ]
 
 _MAX_SHOWN = 25
+# Characters of one problem's path and message shown: a hostile or mistaken file can hold a
+# key or value of megabytes, and an error quoting it whole is no longer readable.
+_MAX_PATH_CHARS = 160
+_MAX_MESSAGE_CHARS = 400
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was.
+
+    The start and the end are kept: a message quotes the value in the middle and says what
+    was expected at the end.
+    """
+    if len(text) <= limit:
+        return text
+    tail = limit * 2 // 5
+    return f"{text[:limit - tail]} … ({len(text):,} characters in all) … {text[-tail:]}"
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -75,8 +91,10 @@ class Problem:
         if self.file and self.line is not None:
             where += f":{self.line}"
         if self.path:
-            where = f"{where}: {self.path}" if where else self.path
-        return f"{where}: {self.message}" if where else self.message
+            path = _clip(self.path, _MAX_PATH_CHARS)
+            where = f"{where}: {path}" if where else path
+        message = _clip(self.message, _MAX_MESSAGE_CHARS)
+        return f"{where}: {message}" if where else message
 
 
 class MedthreatError(Exception):

@@ -561,3 +561,16 @@ def test_changes_between_whole_contents(tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
     record_changes(log, changes, actor="t", source="notebook:explorer")
     assert verify_log(log).ok
+
+
+def test_a_new_log_is_as_private_as_its_decisions_file(tmp_path: Path) -> None:
+    """The log holds every old and new decision value: it never is more readable than them."""
+    import stat
+
+    for mode in (0o600, 0o640):
+        decisions = tmp_path / f"d{mode:o}.yaml"
+        decisions.write_text("decisions: {}\n")
+        decisions.chmod(mode)
+        log = audit_path_for(decisions)
+        record_changes(log, [Change("MT-X-001@a", "status", None, "accepted")], actor="t")
+        assert stat.S_IMODE(os.stat(log).st_mode) == mode

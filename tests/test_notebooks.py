@@ -24,6 +24,7 @@ EXPECTED = (
     "05_risk_manager_roundtrip.ipynb",
     "06_submission_package.ipynb",
     "07_lifecycle.ipynb",
+    "08_medthreat_itself.ipynb",
 )
 #: Output text that would make a stored output machine- or run-dependent.
 VOLATILE = {

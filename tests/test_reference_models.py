@@ -31,6 +31,10 @@ MODEL_PATHS = sorted(MODELS.glob("*.yaml"))
 COUNTED = frozenset({"implemented", "verified"})
 DICOM_PROTOCOLS = frozenset({"dicom", "dicom_tls", "dicomweb"})
 UPDATE_DATA = frozenset({"firmware", "model_weights"})
+#: Reference models of systems that are not medical devices (medthreat's own threat model):
+#: few catalog threats are specific to them, so most of their findings are the generic
+#: STRIDE-per-element ones, and of the device-domain checks only software delivery applies.
+NON_DEVICE_MODELS = frozenset({"medthreat_itself"})
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,8 @@ def test_findings_cover_every_stride_category(reviewed: Reviewed) -> None:
 
 def test_findings_are_more_than_the_baseline(reviewed: Reviewed) -> None:
     specific = [f for f in reviewed.analysis.findings if not f.threat.baseline]
-    assert len(specific) > len(reviewed.analysis.findings) / 2
+    share = 1 / 3 if reviewed.stem in NON_DEVICE_MODELS else 1 / 2
+    assert len(specific) > len(reviewed.analysis.findings) * share
 
 
 def test_applied_controls_reduce_unacceptable_risks(reviewed: Reviewed) -> None:
@@ -355,6 +360,7 @@ EXPECTED: dict[str, set[str]] = {
                           "deidentification"},
     "networked_imaging_ai_triage": {"model_stores", "updates", "remote_service", "dicom",
                                     "archive_availability", "deidentification"},
+    "medthreat_itself": {"updates"},
 }
 
 
@@ -367,7 +373,8 @@ def test_domain_check(reviewed: Reviewed, name: str) -> None:
 
 def test_every_model_is_covered_by_some_domain_check(reviewed: Reviewed) -> None:
     applied = [name for name, fn in CHECKS.items() if fn(reviewed)]
-    assert len(applied) >= 3, f"{reviewed.stem}: only {applied}"
+    needed = 1 if reviewed.stem in NON_DEVICE_MODELS else 3
+    assert len(applied) >= needed, f"{reviewed.stem}: only {applied}"
 
 
 # --- model-specific facts, read from the model -------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from ..export._text import markdown_cell
 from . import STRIDE_PER_ELEMENT, Catalog, Category, ControlKind, ElementKind, FdaCategory, Stride
 
 __all__ = ["catalog_markdown", "threat_area"]
@@ -92,7 +93,7 @@ def catalog_markdown(catalog: Catalog) -> str:
     out += _table(("FDA category", *(k.value for k in ControlKind), "total"), rows)
 
     out += ["", "## Frameworks", ""]
-    rows = [(f"{fw.name} (`{fw.id}`)", len(fw.requirements))
+    rows = [(f"{markdown_cell(fw.name)} (`{fw.id}`)", len(fw.requirements))
             for fw in sorted(catalog.frameworks.values(), key=lambda f: f.id)]
     out += _table(("framework", "requirements"), rows)
     return "\n".join(out) + "\n"

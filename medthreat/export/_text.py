@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: C0 and C1 control characters other than tab, line feed and carriage return, DEL, and the
+#: bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: str) -> str:
+    """Text without control characters (terminal escape sequences, bell, NUL, right-to-left
+    overrides): each becomes U+FFFD, so a document read on a terminal, in a browser or fed to
+    Graphviz shows it instead of obeying it (and it cannot reorder the text around it)."""
+    return _CONTROL.sub("\ufffd", value)
 
 
 def spreadsheet_text(value: str) -> str:
@@ -16,8 +27,9 @@ def spreadsheet_text(value: str) -> str:
 
 
 def markdown_cell(value: str) -> str:
-    """Text safe inside a Markdown table cell: no HTML, no column breaks, one line."""
-    return (
+    """Text safe inside a Markdown table cell: no HTML, no column breaks, one line, no control
+    characters."""
+    return printable(
         value.replace("\\", "\\\\")
         .replace("&", "&amp;")
         .replace("<", "&lt;")
@@ -45,8 +57,13 @@ def csv_text(records: Iterable[dict[str, Any]], columns: Sequence[str],
     spreadsheet-safe. ``cell(column, value)`` may render special columns first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # The csv module quotes only the characters of its line terminator: a bare carriage return
+    # would stay unquoted and end the row for Excel and RFC 4180 readers, so a row holding one
+    # is written fully quoted.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     for record in records:
-        writer.writerow([spreadsheet_text(cell(c, record[c]) if cell else cell_text(record[c]))
-                         for c in columns])
+        row = [spreadsheet_text(cell(c, record[c]) if cell else cell_text(record[c]))
+               for c in columns]
+        (quoted if any("\r" in v for v in row) else writer).writerow(row)
     return buffer.getvalue()

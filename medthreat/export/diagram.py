@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from .._runtime import gc_paused
 from ..catalog import Catalog, default_catalog
 from ..model import AppliedControl, Component, Flow, Model, TrustBoundary
+from ._text import printable
 
 if TYPE_CHECKING:
     from ..engine import Analysis
@@ -452,9 +453,10 @@ class _Ctx:
     def to_dot(self, scene: _Scene, *, full: bool, max_nodes: int) -> tuple[str, bool]:
         """DOT text of a scene: every element, or one node per trust boundary when the scene
         has more than ``max_nodes`` nodes and ``full`` is false. Returns (dot, collapsed)."""
+        # Control characters from model text would stop Graphviz's parser: shown as U+FFFD.
         if not full and len(scene.nodes) > max_nodes:
-            return self._collapsed(scene, max_nodes), True
-        return self._full(scene), False
+            return printable(self._collapsed(scene, max_nodes)), True
+        return printable(self._full(scene)), False
 
     def _header(self, scene: _Scene, notes: Sequence[str]) -> list[str]:
         """Graph opening: the title, notes and legend tables form the graph's label (above

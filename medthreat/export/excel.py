@@ -129,6 +129,8 @@ _DATE_FORMAT = "yyyy-mm-dd"
 _EPOCH = dt.datetime(2000, 1, 1)
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 _EXCEL_DAY0 = dt.date(1899, 12, 30)
+#: The first day whose spreadsheet day number is ``(day - _EXCEL_DAY0).days``.
+_FIRST_SERIAL_DAY = dt.date(1900, 3, 1)
 
 
 # -- cells ----------------------------------------------------------------------------------
@@ -176,7 +178,14 @@ def _escape(text: str) -> str:
         text = text.replace(">", "&gt;")
     if "\r" in text:
         text = text.replace("\r", "&#13;")  # a literal CR would become LF when read
+    if "_x" in text:
+        # Spreadsheets read _xHHHH_ as the character U+HHHH; text that merely looks like it
+        # keeps its underscore escaped (_x005F_), as ECMA-376 prescribes.
+        text = _XSTRING_ESCAPE.sub(r"_x005F\g<0>", text)
     return text
+
+
+_XSTRING_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 
 
 class _Cells:
@@ -203,7 +212,11 @@ class _Cells:
             text = ""
         elif isinstance(value, dt.date):
             day = value.date() if isinstance(value, dt.datetime) else value
-            return f'<c{at} s="{style}"><v>{(day - _EXCEL_DAY0).days}</v></c>'
+            if day >= _FIRST_SERIAL_DAY:
+                return f'<c{at} s="{style}"><v>{(day - _EXCEL_DAY0).days}</v></c>'
+            # Spreadsheets number earlier days differently (1900 is a leap year to Excel, and
+            # there is no day before 1900-01-01): ISO text reads back as the same date.
+            text = day.isoformat()
         elif isinstance(value, int | float):
             return f'<c{at} s="{style}"><v>{value!r}</v></c>'
         else:
@@ -786,7 +799,8 @@ def _write_workbook(register: RiskRegister, target: Path, catalog: Catalog) -> P
     wb.properties.created = _EPOCH
     wb.properties.modified = _EPOCH
     wb.properties.creator = "medthreat"
-    wb.properties.title = f"Risk register {register.analysis.model.system.name}"
+    wb.properties.title = ILLEGAL_CHARACTERS_RE.sub(
+        "", f"Risk register {register.analysis.model.system.name}")
     styles = _Styles(wb)
     taken: list[str] = []
     writers = ((SUMMARY, _write_summary), (REGISTER, _write_register),
@@ -829,6 +843,12 @@ def _write_workbook(register: RiskRegister, target: Path, catalog: Catalog) -> P
 # -- import ---------------------------------------------------------------------------------
 
 
+def _short(value: Any, limit: int = 200) -> str:
+    """``str(value)`` cut to ``limit`` characters, for messages that quote the input."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -848,6 +868,69 @@ def _status(text: str) -> str | None:
 
 def _split(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[;,\n]", text) if p.strip()]
+
+
+#: The most a register workbook may unpack to (all parts together, as declared in the zip).
+#: A 300-component fleet's workbook unpacks to 27 MB, so this leaves room for fleets of
+#: thousands of components while bounding what a hostile file can make the reader unpack.
+MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
+#: The highest compression ratio of one part larger than :data:`_RATIO_FLOOR` bytes. The
+#: sheets medthreat writes compress 5 to 45 times (the most at 300 components: the
+#: Traceability sheet, 42 times); a zip bomb compresses hundreds or thousands of times.
+MAX_COMPRESSION_RATIO = 200
+_RATIO_FLOOR = 1024 * 1024
+#: The most rows read from one sheet (one row per finding; far beyond any real model).
+MAX_SHEET_ROWS = 1_000_000
+
+
+def _check_zip(path: str | os.PathLike[str], name: str) -> None:
+    """Reject a workbook whose parts would unpack beyond the limits, before openpyxl opens it.
+
+    The sizes are the ones the zip declares; :mod:`zipfile` never returns more than a part
+    declares (it stops and reports a CRC error), so the check bounds what is unpacked.
+    """
+    def fail(message: str) -> DecisionsError:
+        return DecisionsError([Problem(name, None, "", f"not a register workbook medthreat "
+                                       f"reads: {message}")])
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except FileNotFoundError:
+        raise DecisionsError([Problem(name, None, "", "register workbook not found")]) from None
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise DecisionsError([Problem(name, None, "", "not an Excel workbook (.xlsx, a zip "
+                                      f"archive) medthreat can read: {_short(exc)}")]
+                             ) from None
+    total = sum(p.file_size for p in parts)
+    if total > MAX_UNPACKED_BYTES:
+        raise fail(f"its parts unpack to {total:,} bytes; the limit is "
+                   f"{MAX_UNPACKED_BYTES:,} bytes")
+    for part in parts:
+        if (part.file_size > _RATIO_FLOOR
+                and part.file_size > MAX_COMPRESSION_RATIO * max(part.compress_size, 1)):
+            raise fail(f"part {part.filename[:100]!r} unpacks {part.file_size:,} bytes from "
+                       f"{part.compress_size:,} (more than {MAX_COMPRESSION_RATIO} times; a "
+                       "zip bomb, not a workbook medthreat wrote)")
+
+
+def _sheet_rows(ws: Any, name: str, sheet: str) -> list[tuple[Any, ...]]:
+    """The values of a read-only sheet, at most :data:`MAX_SHEET_ROWS` rows."""
+    rows: list[tuple[Any, ...]] = []
+    try:
+        for row in ws.iter_rows(values_only=True):
+            if len(rows) >= MAX_SHEET_ROWS:
+                raise DecisionsError([Problem(name, None, sheet, f"more than "
+                                              f"{MAX_SHEET_ROWS:,} rows; not a register "
+                                              "medthreat wrote")])
+            rows.append(row)
+    except DecisionsError:
+        raise
+    except Exception as exc:  # openpyxl reads a read-only sheet's XML only now
+        raise DecisionsError([Problem(name, None, sheet, f"the sheet cannot be read (damaged "
+                                      f"or not written by a spreadsheet program): "
+                                      f"{type(exc).__name__}: {_short(exc)}")]) from None
+    return rows
 
 
 def _normalise(values: dict[str, str]) -> dict[str, Any]:
@@ -878,22 +961,23 @@ def import_register(
     (unknown status, malformed date, finding id or hazard id) without changing anything.
     """
     name = str(xlsx_path)
+    _check_zip(xlsx_path, name)
     try:
         wb = load_workbook(xlsx_path, read_only=True, data_only=True)
     except FileNotFoundError:
         raise DecisionsError([Problem(name, None, "", "register workbook not found")]) from None
     except Exception as exc:  # openpyxl raises several kinds for files that are not xlsx
         raise DecisionsError([Problem(name, None, "", "not an Excel workbook (.xlsx) medthreat "
-                                      f"can read: {exc}")]) from None
+                                      f"can read: {_short(exc)}")]) from None
     try:
         sheet = next((s for s in wb.sheetnames if s == REGISTER), None)
         if sheet is None:
             raise DecisionsError([Problem(name, None, "", f"no sheet {REGISTER!r}; sheets: "
-                                          f"{', '.join(wb.sheetnames)}")])
-        rows = list(wb[sheet].iter_rows(values_only=True))
+                                          f"{_short(', '.join(wb.sheetnames))}")])
+        rows = _sheet_rows(wb[sheet], name, sheet)
         exported: dict[str, dict[str, str]] | None = None
         if META in wb.sheetnames:
-            meta = list(wb[META].iter_rows(values_only=True))
+            meta = _sheet_rows(wb[META], name, META)
             if meta:
                 head = [_cell_text(v) for v in meta[0]]
                 exported = {}
@@ -901,6 +985,12 @@ def import_register(
                     rec = dict(zip(head, (_cell_text(v) for v in values), strict=False))
                     if rec.get("finding_id"):
                         exported[rec["finding_id"]] = {f: rec.get(f, "") for f in _EDIT_FIELDS}
+    except DecisionsError:
+        raise
+    except Exception as exc:  # a damaged part shows only while openpyxl reads the sheet
+        raise DecisionsError([Problem(name, None, "", "not an Excel workbook (.xlsx) medthreat "
+                                      f"can read: {type(exc).__name__}: {_short(exc)}")]
+                             ) from None
     finally:
         wb.close()
     if not rows:

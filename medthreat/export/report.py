@@ -38,7 +38,7 @@ from ..catalog import Stride
 from ..coverage import coverage
 from ..lifecycle import check
 from ..risk.policy import DIMENSIONS, SCALE_NAMES, Acceptability, RiskLevel
-from ._text import markdown_cell
+from ._text import markdown_cell, printable
 from .labeling import TOPICS, labeling_items
 from .register import requirements_by_control
 
@@ -690,12 +690,19 @@ def _context(register: RiskRegister, views: Sequence[View]) -> dict[str, Any]:
 # -- rendering -----------------------------------------------------------------------------
 
 
+def _finalize(value: Any) -> Any:
+    """Every text a template shows loses its control characters (Graphviz SVG is already
+    clean)."""
+    return printable(value) if type(value) is str else value
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("medthreat.export", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        finalize=_finalize,
     )
     env.filters["md"] = lambda value: markdown_cell(str(value))
     env.filters["plural"] = _plural

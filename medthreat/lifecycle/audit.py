@@ -27,9 +27,10 @@ import json
 import math
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -258,6 +259,8 @@ def _parse_line(raw: bytes) -> AuditEntry:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _LineError(BreakKind.bad_json, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _LineError(BreakKind.bad_json, "not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise _LineError(BreakKind.malformed, "not a JSON object")
     seq = data.get("seq") if type(data.get("seq")) is int else None
@@ -284,7 +287,12 @@ def _parse_line(raw: bytes) -> AuditEntry:
         problems.append("changes is not a non-empty list of {key, field, old, new}")
     if problems:
         raise _LineError(BreakKind.malformed, "; ".join(problems), seq)
-    if _entry_hash(data) != data["hash"]:
+    try:
+        content_hash = _entry_hash(data)
+    except (ValueError, RecursionError) as exc:  # e.g. 1e999 reads as infinity
+        raise _LineError(BreakKind.malformed, f"the entry cannot be hashed: it holds a value "
+                         f"JSON cannot represent exactly ({exc})", seq) from None
+    if content_hash != data["hash"]:
         raise _LineError(BreakKind.hash_mismatch, "the entry's content does not match its "
                          "hash: it was changed after it was written (or its hash was edited)",
                          seq)
@@ -572,6 +580,19 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _new_log_mode(path: Path) -> int:
+    """A new log is readable by whoever may read its decisions file, and by no one else.
+
+    The log holds every old and new value of the decisions file, so a decisions file kept
+    private (e.g. mode 0600) gets an equally private log; otherwise 0644 under the umask.
+    """
+    if path.name.endswith(AUDIT_SUFFIX):
+        decisions = path.with_name(path.name[: -len(AUDIT_SUFFIX)])
+        with suppress(OSError):
+            return stat.S_IMODE(decisions.stat().st_mode) & 0o666
+    return 0o644
+
+
 def record_changes(
     log_path: str | os.PathLike[str],
     changes: Iterable[ChangeLike],
@@ -604,7 +625,7 @@ def record_changes(
     created = False
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-                     | getattr(os, "O_BINARY", 0), 0o644)
+                     | getattr(os, "O_BINARY", 0), _new_log_mode(path))
         created = True
         os.close(fd)
     except FileExistsError:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._yaml import atomic_output
-from ..export._text import markdown_cell, spreadsheet_text
+from ..export._text import markdown_cell, printable, spreadsheet_text
 from ..graph import attribute_of
 
 if TYPE_CHECKING:
@@ -650,11 +650,19 @@ th,td{border:1px solid #bbb;padding:0.25em 0.5em;text-align:left;vertical-align:
 th{background:#eee}td.no{color:#b71c1c;font-weight:bold}"""
 
 
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
 def impact_html(impact: ChangeImpact) -> str:
     """The change impact as one self-contained HTML page (all text escaped)."""
-    e = html.escape
+
+    def e(text: str) -> str:
+        return html.escape(printable(text))
+
     title = f"Change impact: {impact.old_label} → {impact.new_label}"
+    # No scripts, no requests: even a document that went wrong stays inert.
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
     for s in _document(impact):
         out.append(f"<h{s.level}>{e(s.title)}</h{s.level}>")
@@ -711,8 +719,11 @@ def impact_rows(impact: ChangeImpact) -> dict[str, tuple[list[str], list[list[An
 
 
 def _put(ws: Any, row: int, col: int, value: Any) -> int:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # XML cannot hold control characters
         # The shared rule of spreadsheet_text decides what is formula-like; such cells are
         # stored as text with Excel's quote prefix, so they show exactly as written.
         cell.value = value

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .._yaml import read_file
-from ..errors import MedthreatError, Problem
+from ..errors import MedthreatError, Problem, describe_value
 from ..export._text import markdown_cell
 from ..model import Model
 from .decisions import Decision, Decisions, DecisionStatus
@@ -231,7 +231,7 @@ def event_from_data(data: Mapping[str, object], where: str = "event") -> Lifecyc
         raise ValueError(f"{where}: id is required (a finding id such as MT-DEV-001@monitor "
                          "or a vulnerability id such as CVE-2026-12345)")
     risk = data.get("risk") or None
-    if risk is not None and risk not in RiskControl.__members__:
+    if risk is not None and (not isinstance(risk, str) or risk not in RiskControl.__members__):
         raise ValueError(f"{where}: risk must be controlled or uncontrolled (got {risk!r})")
     return LifecycleEvent(
         str(raw_id),
@@ -251,15 +251,31 @@ def load_events(path: str | os.PathLike[str]) -> list[LifecycleEvent]:
     name = str(path)
     problems: list[Problem] = []
     events: list[LifecycleEvent] = []
+    event_lines: list[int | None] = []
     if Path(path).suffix.lower() == ".csv":
         try:
-            text = Path(path).read_bytes().decode("utf-8-sig")
+            raw = Path(path).read_bytes()
+            text = raw.decode("utf-8-sig")
         except FileNotFoundError:
             raise MedthreatError([Problem(name, None, "", "events file not found")]) from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise MedthreatError([Problem(name, line, "", "not UTF-8 text; expected a CSV "
+                                          "file saved as UTF-8")]) from None
+        except OSError as exc:
             raise MedthreatError([Problem(name, None, "", f"cannot read: {exc}")]) from None
         reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a cell longer than csv.field_size_limit()
+                problems.append(Problem(name, reader.line_num + 1, "", f"malformed CSV: "
+                                        f"{exc}; expected a header row {','.join(_EVENT_FIELDS)} "
+                                        "and one row of cells per event"))
+                break
             line = reader.line_num
             if None in row:
                 problems.append(Problem(name, line, "", "more cells than header columns"))
@@ -270,6 +286,7 @@ def load_events(path: str | os.PathLike[str]) -> list[LifecycleEvent]:
             try:
                 events.append(event_from_data({k: v for k, v in cells.items() if v},
                                               f"row {line}"))
+                event_lines.append(line)
             except ValueError as exc:
                 problems.append(Problem(name, line, "", str(exc)))
     else:
@@ -278,8 +295,10 @@ def load_events(path: str | os.PathLike[str]) -> list[LifecycleEvent]:
         if data is None or items is None:
             items = []
         if not isinstance(items, list):
-            raise MedthreatError([Problem(name, None, "", "expected a list of events, or a "
-                                          "mapping with an `events:` list")])
+            where = ("events",) if isinstance(data, dict) else ()
+            raise MedthreatError([src.problem(where, "expected a list of events, or a mapping "
+                                              "with an `events:` list; found "
+                                              f"{describe_value(items)}")])
         for i, item in enumerate(items):
             key = ("events", i) if isinstance(data, dict) else (i,)
             if not isinstance(item, dict):
@@ -287,13 +306,17 @@ def load_events(path: str | os.PathLike[str]) -> list[LifecycleEvent]:
                 continue
             try:
                 events.append(event_from_data(item, f"events[{i}]"))
+                event_lines.append(src.line(key))
             except ValueError as exc:
                 problems.append(src.problem(key, str(exc)))
-    seen: set[str] = set()
-    for event in events:
+    seen: dict[str, int | None] = {}
+    for event, line in zip(events, event_lines, strict=True):
         if event.id in seen:
-            problems.append(Problem(name, None, "", f"event id {event.id!r} appears twice"))
-        seen.add(event.id)
+            first = seen[event.id]
+            problems.append(Problem(name, line, "", f"event id {event.id!r} appears twice"
+                                    + (f" (first at line {first})" if first else "")
+                                    + "; expected one entry per finding or vulnerability"))
+        seen.setdefault(event.id, line)
     if problems:
         raise MedthreatError(problems)
     return events

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 SCHEMA_ID = "https://medthreat.dev/schemas/model-1.json"
 
+_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$", re.S)
+
 
 def _fields_at(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The keys allowed at the mapping that ``loc`` (ending in an unknown key) points into."""
@@ -59,21 +61,24 @@ def validation_problems(
     """
     problems = []
     for err in exc.errors(include_url=False):
-        inner = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        # pydantic adds the validator of a union member, e.g. "function-after[...]", to the
+        # location; a user's key such as "schema[version" is kept.
+        inner = tuple(p for p in err["loc"] if not (isinstance(p, str) and _TAG.match(p)))
         loc = (*prefix, *inner)
         kind = err["type"]
         given = err.get("input")
+        name = loc[-1] if loc else ""
         if kind == "missing":
-            message = f"required key {loc[-1]!r} is missing"
+            message = f"required key {name!r} is missing"
             path = loc[:-1]
         elif kind == "extra_forbidden":
             allowed = _fields_at(inner, root) if inner else []
-            message = f"unknown key {loc[-1]!r}"
+            message = f"unknown key {name!r}"
             if allowed:
                 from ._check import did_you_mean
 
                 message += f"; expected one of {', '.join(allowed)}"
-                message += did_you_mean(str(loc[-1]), allowed)
+                message += did_you_mean(str(name), allowed)
             path = loc
         else:
             message = err["msg"].replace("Value error, ", "")
@@ -138,7 +143,10 @@ def model_to_data(model: Model) -> dict[str, Any]:
 
 
 def save_model(model: Model, path: str | os.PathLike[str]) -> None:
-    """Write the model as YAML, or JSON when the file name ends in ``.json`` (atomically)."""
+    """Write the model as YAML, or JSON when the file name ends in ``.json`` (atomically).
+
+    Loading the file gives an equal model, and saving an equal model gives the same bytes.
+    """
     data = model_to_data(model)
     if Path(path).suffix.lower() == ".json":
         atomic_write(path, dump_json(data))

@@ -11,7 +11,6 @@ Each compiled node offers ``test(ctx)`` (fast: closures, no explanation) and ``e
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,8 +198,9 @@ class _Always(Node):
 
 
 def _hint(value: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(value, sorted(candidates), n=3, cutoff=0.6)
-    return (" — did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
+    from ..model._check import did_you_mean  # the model package imports this one
+
+    return did_you_mean(value, candidates)
 
 
 class _Compiler:

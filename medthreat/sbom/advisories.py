@@ -29,7 +29,7 @@ from univers.version_range import RANGE_CLASS_BY_SCHEMES, VersionRange
 from univers.versions import SemverVersion, Version
 
 from ..errors import MedthreatError
-from .sbom import Sbom, SbomComponent, _read_raw, parse_bom
+from .sbom import Sbom, SbomComponent, _read_raw, _read_text, _short, parse_bom
 
 __all__ = [
     "Advisory",
@@ -324,6 +324,10 @@ def _cyclonedx_vex(raw: Any, kind: str, source: str) -> list[Advisory]:
                 break
         refs, affected = [], []
         for a in v.affects:
+            if a is None:  # the library's reading of an affects target without a ref
+                raise MedthreatError(f"{source}: vulnerability {_short(v.id or '(no id)')}: an "
+                                     "affects target has no ref; expected the package URL or "
+                                     "bom-ref of the affected component")
             ref = str(a.ref)
             refs.append(ref)
             versions = [{"version": x.version, "range": x.range,
@@ -425,12 +429,13 @@ def _csaf(data: Mapping[str, Any], source: str) -> list[Advisory]:
 
 
 def _read_json(path: Path) -> Any:
+    text = _read_text(path, "the file")
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise MedthreatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MedthreatError(f"{path}: not valid JSON ({exc})") from None
+        return json.loads(text)
+    except RecursionError:
+        raise MedthreatError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as exc:  # malformed JSON, or an integer of more than 4,300 digits
+        raise MedthreatError(f"{path}: not valid JSON ({_short(exc)})") from None
 
 
 def load_kev(path: str | os.PathLike[str]) -> frozenset[str]:
@@ -451,31 +456,39 @@ def load_advisory_file(path: str | os.PathLike[str]) -> list[Advisory]:
     path = Path(path)
     source = str(path)
     try:
-        head = path.read_text(encoding="utf-8-sig")[:1].strip() or " "
-    except (OSError, UnicodeDecodeError):
-        head = " "
-    if head == "<":
-        _, root = _read_raw(path)  # CycloneDX XML only
-        return _cyclonedx_vex(root, "xml", source)
-    data = _read_json(path)
+        with path.open("rb") as stream:
+            head = stream.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    except OSError:
+        head = b""
+    fmt = "advisory"
     try:
+        if head == b"<":
+            _, root = _read_raw(path)  # CycloneDX XML only
+            fmt = "CycloneDX VEX XML document"
+            return _cyclonedx_vex(root, "xml", source)
+        data = _read_json(path)
         if isinstance(data, list):
             if all(isinstance(d, dict) and "id" in d and "affected" in d for d in data):
+                fmt = "OSV advisory"
                 return [_osv(d, source) for d in data]
         elif isinstance(data, dict):
             if data.get("bomFormat") == "CycloneDX":
+                fmt = "CycloneDX VEX JSON document"
                 return _cyclonedx_vex(data, "json", source)
             document = data.get("document")
             if isinstance(document, dict) and str(document.get("csaf_version", "")
                                                   ).startswith("2."):
+                fmt = "CSAF 2.0 advisory"
                 return _csaf(data, source)
             if "id" in data and ("affected" in data or "modified" in data):
+                fmt = "OSV advisory"
                 return [_osv(data, source)]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise MedthreatError(f"{path}: malformed advisory ({type(exc).__name__}: {exc})"
-                             ) from None
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise MedthreatError(f"{path}: malformed {fmt}: an entry is missing or has the wrong "
+                             f"type for the format's schema ({type(exc).__name__}: "
+                             f"{_short(exc)})") from None
     raise MedthreatError(f"{path}: not an advisory file medthreat reads (OSV JSON, CycloneDX "
-                         "VEX JSON or CSAF 2.0 JSON)")
+                         "VEX JSON or XML, or CSAF 2.0 JSON)")
 
 
 def load_advisories(paths: Iterable[str | os.PathLike[str]]) -> list[Advisory]:

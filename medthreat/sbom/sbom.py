@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 from packageurl import PackageURL
 
+from .._yaml import MAX_FILE_BYTES
 from ..errors import MedthreatError, Problem
 
 if TYPE_CHECKING:
@@ -140,14 +141,23 @@ class SbomProblem(Problem):
     component: str = ""
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a file of at most :data:`~medthreat._yaml.MAX_FILE_BYTES` bytes."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise MedthreatError(f"{path}: {what} is {size:,} bytes; the limit is "
+                                 f"{MAX_FILE_BYTES:,} bytes")
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise MedthreatError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise MedthreatError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+
+
 def _read_raw(path: Path) -> tuple[str, Any]:
     """('json', dict) or ('xml', Element); MedthreatError naming the file otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise MedthreatError(f"{path}: cannot read the SBOM ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise MedthreatError(f"{path}: the SBOM is not UTF-8 text") from None
+    text = _read_text(path, "the SBOM")
     stripped = text.lstrip()
     if stripped.startswith("<"):
         # defusedxml: no DTDs, entities or external references in a file from elsewhere.
@@ -159,18 +169,30 @@ def _read_raw(path: Path) -> tuple[str, Any]:
             raise MedthreatError(f"{path}: XML with a DTD or entities is not read ({exc})"
                                  ) from None
         if not root.tag.startswith("{" + _CDX_NS) or not root.tag.endswith("}bom"):
-            raise MedthreatError(f"{path}: not a CycloneDX XML SBOM (root element {root.tag!r}, "
-                                 f"expected <bom> in namespace {_CDX_NS}1.x)")
+            raise MedthreatError(f"{path}: not a CycloneDX XML SBOM (root element "
+                                 f"{_short(repr(root.tag))}, expected <bom> in namespace "
+                                 f"{_CDX_NS}1.x)")
         return "xml", root
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MedthreatError(f"{path}: not valid JSON or XML (line {exc.lineno}: "
                              f"{exc.msg})") from None
+    except RecursionError:
+        raise MedthreatError(f"{path}: JSON nested too deeply to read; expected a CycloneDX "
+                             "document") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise MedthreatError(f"{path}: not valid JSON ({_short(exc)})") from None
     if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
         raise MedthreatError(f"{path}: not a CycloneDX JSON SBOM (\"bomFormat\": \"CycloneDX\" "
                              "is missing); SPDX and other formats are not read")
     return "json", data
+
+
+def _short(value: object, limit: int = 200) -> str:
+    """``str(value)`` cut to ``limit`` characters, for messages that quote the input."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _xml_spec(root: ElementTree.Element) -> str:
@@ -206,7 +228,7 @@ def parse_bom(raw: Any, kind: str, failure: str) -> Any:
             warnings.simplefilter("ignore")
             return Bom.from_json(raw) if kind == "json" else Bom.from_xml(raw)  # type: ignore[attr-defined]
     except Exception as exc:  # the library raises many kinds of errors on bad input
-        raise MedthreatError(f"{failure} ({type(exc).__name__}: {exc})") from None
+        raise MedthreatError(f"{failure} ({type(exc).__name__}: {_short(exc)})") from None
 
 
 def load_sbom(path: str | os.PathLike[str]) -> Sbom:
@@ -234,17 +256,22 @@ def load_sbom(path: str | os.PathLike[str]) -> Sbom:
     if spec not in ("1.4", "1.5", "1.6"):
         raise MedthreatError(f"{path}: CycloneDX {spec or '(no specVersion)'} is not read; "
                              "write the SBOM as CycloneDX 1.4, 1.5 or 1.6")
-    meta_obj = bom.metadata
-    authors = [a.name or a.email or "" for a in meta_obj.authors]
-    if meta_obj.manufacturer is not None and meta_obj.manufacturer.name:
-        authors.append(meta_obj.manufacturer.name)
-    if meta_obj.supplier is not None and meta_obj.supplier.name:
-        authors.append(meta_obj.supplier.name)
-    subject = _component(meta_obj.component) if meta_obj.component is not None else None
-    components = sorted((_component(c) for c in _flatten(bom.components)),
-                        key=lambda c: (c.bom_ref, c.name, c.version))
-    deps = {str(d.ref.value): tuple(sorted(str(x.ref.value) for x in d.dependencies))
-            for d in bom.dependencies}
+    try:
+        meta_obj = bom.metadata
+        # an <author> with none of its fields comes back from the library as None
+        authors = [a.name or a.email or "" for a in meta_obj.authors if a is not None]
+        if meta_obj.manufacturer is not None and meta_obj.manufacturer.name:
+            authors.append(meta_obj.manufacturer.name)
+        if meta_obj.supplier is not None and meta_obj.supplier.name:
+            authors.append(meta_obj.supplier.name)
+        subject = _component(meta_obj.component) if meta_obj.component is not None else None
+        components = sorted((_component(c) for c in _flatten(bom.components)),
+                            key=lambda c: (c.bom_ref, c.name, c.version))
+        deps = {str(d.ref.value): tuple(sorted(str(x.ref.value) for x in d.dependencies))
+                for d in bom.dependencies}
+    except (AttributeError, TypeError, ValueError, RecursionError) as exc:
+        raise MedthreatError(f"{path}: not a readable CycloneDX SBOM ({type(exc).__name__}: "
+                             f"{_short(exc)})") from None
     return Sbom(file=str(path), spec_version=spec, serial_number=serial, timestamp=timestamp,
                 authors=tuple(sorted(a for a in dict.fromkeys(authors) if a)), subject=subject,
                 components=tuple(components), dependencies=dict(sorted(deps.items())))
