@@ -333,7 +333,7 @@ def _new_file_mode() -> int:
 _NEW_FILE_MODE = _new_file_mode()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Flush a folder's entries (a rename in it) to disk where the platform allows it."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -379,7 +379,7 @@ def atomic_output(path: str | os.PathLike[str], *, mode: int | None = None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._yaml import fsync_dir as _fsync_dir
 from ..errors import MedthreatError, Problem
 from .decisions import Change, Decision, Decisions
 
@@ -565,19 +566,6 @@ def _head(fd: int, path: str) -> tuple[int, str]:
                                       f"({exc.kind.value}: {exc.message}); nothing was "
                                       "appended. Run 'medthreat audit verify'")]) from None
     return entry.seq, entry.hash
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _new_log_mode(path: Path) -> int:
