@@ -20,6 +20,7 @@ __all__ = [
     "describe_type",
     "describe_value",
     "format_path",
+    "shorten",
 ]
 
 _MAX_SHOWN = 25
@@ -39,6 +40,11 @@ def _clip(text: str, limit: int) -> str:
         return text
     tail = limit * 2 // 5
     return f"{text[:limit - tail]} … ({len(text):,} characters in all) … {text[-tail:]}"
+
+
+def shorten(value: object, limit: int = 200) -> str:
+    """``str(value)`` cut to about ``limit`` characters, for messages that quote the input."""
+    return _clip(str(value), limit)
 
 
 def format_path(path: Sequence[str | int]) -> str:

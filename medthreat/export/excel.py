@@ -48,6 +48,7 @@ from pydantic import ValidationError
 from .._runtime import gc_paused
 from .._yaml import atomic_output
 from ..errors import DecisionsError, Problem
+from ..errors import shorten as _short
 from ..graph import flow_protection
 from ..lifecycle.decisions import (
     Change,
@@ -841,12 +842,6 @@ def _write_workbook(register: RiskRegister, target: Path, catalog: Catalog) -> P
 
 
 # -- import ---------------------------------------------------------------------------------
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    """``str(value)`` cut to ``limit`` characters, for messages that quote the input."""
-    text = str(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _cell_text(value: Any) -> str:

@@ -26,6 +26,7 @@ from packageurl import PackageURL
 
 from .._yaml import MAX_FILE_BYTES
 from ..errors import MedthreatError, Problem
+from ..errors import shorten as _short
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -187,12 +188,6 @@ def _read_raw(path: Path) -> tuple[str, Any]:
         raise MedthreatError(f"{path}: not a CycloneDX JSON SBOM (\"bomFormat\": \"CycloneDX\" "
                              "is missing); SPDX and other formats are not read")
     return "json", data
-
-
-def _short(value: object, limit: int = 200) -> str:
-    """``str(value)`` cut to ``limit`` characters, for messages that quote the input."""
-    text = str(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _xml_spec(root: ElementTree.Element) -> str:
